@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# Both create .venv and install what is missing (Python packages from pyproject.toml; PostgreSQL
+# through apt-get for the tests when no server is given).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall whenever the declared dependencies change.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint format bench clean
+
+run: $(INSTALLED)
+	$(BIN)/hearback run
+
+# ruff, then the whole suite twice: on SQLite, and on PostgreSQL (TEST_POSTGRES_URL, or a
+# throw-away cluster that scripts/with-postgres makes and removes).
+test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@echo "== pytest on SQLite =="
+	env -u HEARBACK_TEST_DATABASE_URL $(BIN)/pytest -q
+	@echo "== pytest on PostgreSQL =="
+	scripts/with-postgres $(BIN)/pytest -q
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/jobqueue.py
+	scripts/with-postgres $(BIN)/python bench/jobqueue.py
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3-venv is missing: installing it with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null; \
+	  rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

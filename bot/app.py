@@ -1,0 +1,168 @@
+"""Start-up and shutdown: the bot, its dispatcher, the database and the HTTP server as one unit.
+
+`Application` owns everything that must be opened and closed in order. It runs until its stop event
+is set (SIGINT/SIGTERM in `run_until_signalled`), then stops taking updates, lets the ones in
+flight finish (up to `SHUTDOWN_TIMEOUT`), and only then closes the HTTP server, the Telegram
+session and the database. Updates fetched but not yet confirmed to Telegram are delivered again
+after a restart, which is why update handling is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import TelegramObject
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.customers import CustomerService
+from bot.http import build_http_app, start_http_server
+from bot.settings import Settings
+from handlers import build_router
+from storage.db import create_engine, create_session_factory
+
+log = logging.getLogger(__name__)
+
+
+class InFlightUpdates(BaseMiddleware):
+    """Counts updates being handled, so shutdown can wait for them instead of cutting them off."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        self._count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def drain(self, grace: float) -> bool:
+        """Wait until nothing is in flight; False if the timeout came first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            return False
+        return True
+
+
+def build_bot(token: str, api_url: str = "") -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
+
+
+class Application:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        token: str | None = None,
+        api_url: str | None = None,
+        clock: Clock | None = None,
+        extra_routers: Iterable[Router] = (),
+    ) -> None:
+        token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
+        if not token:
+            raise ValueError("Application needs a bot token (the sandbox passes the emulator's)")
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.session_factory: async_sessionmaker = create_session_factory(self.engine)
+        self.bot = build_bot(token, settings.telegram_api_url if api_url is None else api_url)
+        self.in_flight = InFlightUpdates()
+        self.dispatcher = Dispatcher(
+            settings=settings,
+            clock=self.clock,
+            customers=CustomerService(self.session_factory, self.clock),
+        )
+        self.dispatcher.update.outer_middleware(self.in_flight)
+        # Extra routers go first so they can take updates the catch-all handlers would swallow.
+        self.dispatcher.include_routers(*extra_routers, build_router())
+        self.stop_requested = asyncio.Event()
+        self.started = asyncio.Event()
+        self.http_url = ""  # known once running: HTTP_PORT may be 0, "pick a free port"
+
+    async def run(self) -> None:
+        """Serve until `stop()` (or a failure of polling), then shut down in order."""
+        http = await start_http_server(
+            build_http_app(self.settings, self.engine),
+            self.settings.http_host,
+            self.settings.http_port,
+        )
+        polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
+            ),
+            name="polling",
+        )
+        stop = asyncio.create_task(self.stop_requested.wait(), name="stop-requested")
+        host, port = http.addresses[0][:2]
+        self.http_url = f"http://{host}:{port}"
+        try:
+            me = await self.bot.me()
+            log.info("Bot @%s is running; HTTP server on %s", me.username, self.http_url)
+            self.started.set()
+            await asyncio.wait({polling, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not polling.done():
+                try:
+                    await self.dispatcher.stop_polling()
+                except RuntimeError:  # stopped before polling had begun: nothing to wind down
+                    polling.cancel()
+            with suppress(asyncio.CancelledError):
+                await polling
+            if not await self.in_flight.drain(self.settings.shutdown_timeout):
+                log.warning(
+                    "%d update(s) still in flight after %.0fs; Telegram will deliver them again",
+                    self.in_flight.count,
+                    self.settings.shutdown_timeout,
+                )
+            await http.cleanup()
+            await self.bot.session.close()
+            await self.engine.dispose()
+            log.info("Stopped cleanly")
+        polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+
+async def run_until_signalled(app: Application) -> None:
+    """Run the application; SIGINT or SIGTERM asks it to stop gracefully."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal, app, sig)
+    try:
+        await app.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _on_signal(app: Application, sig: signal.Signals) -> None:
+    log.info("%s received: finishing the updates in flight, then stopping", sig.name)
+    app.stop()

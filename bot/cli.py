@@ -1,0 +1,128 @@
+"""The `hearback` command: run the bot or the sandbox, manage the database, show configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger("hearback")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level_number,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # aiogram logs every update at INFO, with ids of people in it: keep that for DEBUG.
+    if settings.log_level_number > logging.DEBUG:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+def _prepare_database(settings: Settings) -> None:
+    from storage.migrate import upgrade
+
+    if path := settings.sqlite_path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    _prepare_database(settings)
+    if settings.sandbox:
+        from bot.sandbox import run_sandbox
+
+        asyncio.run(run_sandbox(settings))
+        return 0
+
+    from bot.app import Application, run_until_signalled
+
+    async def main() -> None:
+        await run_until_signalled(Application(settings))
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import migrate
+
+    if args.db_command == "upgrade":
+        if path := settings.sqlite_path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(settings.database_url, args.revision)
+        print(f"Database is at revision {migrate.current(settings.database_url)}")
+    elif args.db_command == "downgrade":
+        migrate.downgrade(settings.database_url, args.revision)
+        print(f"Database is at revision {migrate.current(settings.database_url) or 'base'}")
+    else:
+        print(migrate.current(settings.database_url) or "base (no migrations applied)")
+    return 0
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the effective configuration with secrets hidden: the first thing to check."""
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if name == "bot_token":
+            shown = "(not set: sandbox)" if value is None else "(set)"
+        elif name == "api_keys":
+            shown = f"({len(value)} key{'s' if len(value) != 1 else ''})"
+        elif isinstance(value, list):
+            shown = ",".join(str(item) for item in value) or "(none)"
+        else:
+            shown = str(value) if value != "" else "(empty)"
+        print(f"{name.upper():<20} {shown:<45} {field.description or ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearback",
+        description="Hearback asks every served customer how it went and recovers what went wrong.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run the bot (with no BOT_TOKEN: the offline sandbox on the emulator)"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (default: to the newest)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    downgrade = db_commands.add_parser("downgrade", help="undo migrations down to REVISION")
+    downgrade.add_argument("revision", help="a revision id, or 'base' to undo all")
+    db_commands.add_parser("current", help="show the applied revision")
+    db.set_defaults(handler=cmd_db)
+
+    config = commands.add_parser("config", help="show the effective configuration")
+    config.set_defaults(handler=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    try:
+        return args.handler(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        # Ports in use, unreadable database paths: say what, without a stack trace.
+        log.error("%s", error)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""All configuration in one place: environment variables and `.env`, each with a working default.
+
+Every field here appears in `.env.example` with a one-line comment (a test keeps the two in step).
+A wrong value stops start-up with a message that names the variable and says what is allowed:
+see `describe_errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hearback.db"
+
+# Drivers we run on. Plain `postgresql://` is what hosting providers hand out, so it is accepted
+# and pointed at asyncpg rather than refused.
+_DATABASE_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def _split_list(value: object) -> object:
+    """Lists come from the environment as `1,2 3`: commas or spaces, blanks ignored."""
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    bot_token: SecretStr | None = Field(
+        default=None,
+        description="Token from @BotFather; empty runs the offline sandbox on the emulator",
+    )
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db",
+    )
+    telegram_api_url: str = Field(
+        default="",
+        description="Base URL of a Bot API server other than Telegram's; empty means Telegram",
+    )
+    admin_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Telegram user ids of the first admins, comma-separated",
+    )
+    business_name: str = Field(
+        default="our team",
+        min_length=1,
+        max_length=64,
+        description="How the bot names the business to customers",
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone used when a customer's own is unknown",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="How much the bot logs",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys allowed to call the HTTP API, comma-separated",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
+    http_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the HTTP server (0 picks a free one)"
+    )
+    emulator_port: int = Field(
+        default=8082,
+        ge=0,
+        le=65535,
+        description="Port of the Bot API emulator in sandbox mode (0 picks a free one)",
+    )
+    shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds to let in-flight updates finish on SIGINT/SIGTERM",
+    )
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _blank_token_means_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        bot_id, sep, secret = value.get_secret_value().strip().partition(":")
+        if not (sep and bot_id.isdigit() and secret):
+            raise ValueError("must look like 123456789:AA… as given by @BotFather")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in _DATABASE_SCHEMES:
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {scheme or value!r})"
+            )
+        return f"{_DATABASE_SCHEMES[scheme]}://{rest}"
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, or empty for Telegram")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        items = _split_list(value)
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, str) and not item.lstrip("-").isdigit():
+                    raise ValueError(f"must be numeric Telegram user ids (got {item!r})")
+        return items
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys(cls, value: object) -> object:
+        items = _split_list(value)
+        if isinstance(items, list):
+            for item in items:
+                secret = item.get_secret_value() if isinstance(item, SecretStr) else str(item)
+                # A short key is guessable; refusing it here is kinder than a breach later.
+                if len(secret) < 16:
+                    raise ValueError("each key must be at least 16 characters long")
+        return items
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"must be an IANA time zone such as Europe/Berlin or UTC (got {value!r})"
+            ) from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @property
+    def sandbox(self) -> bool:
+        """No token: the bot runs against the embedded emulator instead of Telegram."""
+        return self.bot_token is None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when running on SQLite (None for in-memory or PostgreSQL)."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url.removeprefix(prefix).split("?", 1)[0]
+        return None if path in {"", ":memory:"} else Path(path)
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+class ConfigurationError(Exception):
+    """Raised with a message a shop owner can act on; the CLI prints it and exits."""
+
+
+def env_name(field: str) -> str:
+    return field.upper()
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per wrong variable: its name, what was wrong, what is allowed."""
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "literal_error":
+            allowed = item.get("ctx", {}).get("expected", "")
+            message = f"must be one of {allowed}"
+        lines.append(f"{env_name(field)}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; on a wrong value raise ConfigurationError naming every wrong variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(
+            "Hearback cannot start, the configuration has errors:\n" + describe_errors(error)
+        ) from None

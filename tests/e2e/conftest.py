@@ -1,0 +1,67 @@
+"""End-to-end fixtures: the Bot API emulator on loopback and the real bot polling it over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from bot.app import Application
+from bot.emulator import Emulator
+from bot.settings import Settings
+
+BUSINESS = "Rice Shop"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def telegram_bot(emulator: Emulator):
+    return emulator.add_bot(username="hearback_test_bot", first_name=BUSINESS)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        business_name=BUSINESS,
+        http_port=0,
+        shutdown_timeout=5,
+    )
+
+
+@asynccontextmanager
+async def running(app: Application) -> AsyncIterator[Application]:
+    task = asyncio.create_task(app.run())
+    started = asyncio.create_task(app.started.wait())
+    await asyncio.wait({task, started}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if not app.started.is_set():
+        started.cancel()
+        await task  # surfaces the start-up failure
+        raise AssertionError("the bot did not start within 15 s")
+    try:
+        yield app
+    finally:
+        app.stop()
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+def make_app(settings: Settings, emulator: Emulator, telegram_bot) -> Callable[..., Application]:
+    def make(**kwargs) -> Application:
+        return Application(settings, token=telegram_bot.token, api_url=emulator.url, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+async def app(make_app) -> AsyncIterator[Application]:
+    async with running(make_app()) as started:
+        yield started
