@@ -69,6 +69,40 @@ class InFlightUpdates(BaseMiddleware):
         return True
 
 
+class OnePerChat(BaseMiddleware):
+    """Handles each chat's updates in the order they arrived, and different chats in parallel.
+
+    aiogram runs every update as its own task, so a customer who taps a score and types at once
+    could be answered out of order. Tasks start in arrival order and asyncio locks are fair, so
+    taking a per-chat lock first thing keeps the conversation in order.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        chat = data.get("event_chat")
+        key = chat.id if chat is not None else getattr(data.get("event_from_user"), "id", None)
+        if key is None:
+            return await handler(event, data)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                return await handler(event, data)
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:  # forget idle chats, or the table grows with every customer
+                del self._users[key]
+                del self._locks[key]
+
+
 def build_bot(token: str, api_url: str = "") -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
@@ -99,6 +133,7 @@ class Application:
             customers=CustomerService(self.session_factory, self.clock),
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
+        self.dispatcher.update.outer_middleware(OnePerChat())
         # Extra routers go first so they can take updates the catch-all handlers would swallow.
         self.dispatcher.include_routers(*extra_routers, build_router())
         self.stop_requested = asyncio.Event()

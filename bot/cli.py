@@ -21,14 +21,16 @@ def _configure_logging(settings: Settings) -> None:
     # aiogram logs every update at INFO, with ids of people in it: keep that for DEBUG.
     if settings.log_level_number > logging.DEBUG:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _prepare_database(settings: Settings) -> None:
-    from storage.migrate import upgrade
+    from storage.migrate import current, upgrade
 
     if path := settings.sqlite_path:
         path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    log.info("Database ready at revision %s", current(settings.database_url))
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
