@@ -1,0 +1,573 @@
+"""The domain as tables: SQLAlchemy 2.0 typed models shared by SQLite and PostgreSQL.
+
+Conventions that hold for every model here:
+
+- Times are `UTCDateTime`: timezone-aware UTC in Python on both backends. A naive datetime is
+  refused when written, because a naive value cannot say which instant it means.
+- No column takes its value from the wall clock. `created_at` and friends are set by the code that
+  creates the row, from an injected `bot.clock.Clock` (tests use a `FakeClock`).
+- States are `enum.StrEnum` stored as their string values in a VARCHAR with a CHECK constraint
+  (not a native PostgreSQL ENUM), so the two backends behave the same and a new state is a
+  one-line migration of the CHECK.
+- Telegram ids (users, chats, messages, topics) are BIGINT: supergroup chat ids exceed 32 bits.
+- Constraint and index names come from `NAMING_CONVENTION`, so migrations can refer to them.
+- Relationships never load lazily (`lazy="raise_on_sql"`): with async IO an implicit load
+  cannot work, and this way the mistake is reported clearly. Load what you need with
+  `selectinload(...)` or `await session.refresh(obj, ["attribute"])`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, always timezone-aware UTC on the Python side.
+
+    PostgreSQL stores it as `timestamp with time zone`. SQLite has no such type, so it is stored
+    as naive UTC text (`YYYY-MM-DD HH:MM:SS.ffffff`, which sorts and compares correctly) and the
+    UTC zone is put back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime needs a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} refused: pass a timezone-aware time")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    """A portable enum column: the member values in a VARCHAR(32), guarded by a CHECK."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        str: String(255),
+        dict[str, Any]: JSON(),
+    }
+
+
+# --------------------------------------------------------------------------------------- states
+
+
+class SurveyState(enum.StrEnum):
+    """scheduled → sent → answered | expired | skipped | failed."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    ANSWERED = "answered"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class SurveyScale(enum.StrEnum):
+    CSAT = "csat"  # 1–5
+    NPS = "nps"  # 0–10
+
+
+class VisitSource(enum.StrEnum):
+    API = "api"
+    LINK = "link"
+    CSV = "csv"
+
+
+class SentimentLabel(enum.StrEnum):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+    # A high score with clearly negative words; routed like a negative.
+    MIXED = "mixed"
+    # The classifier could not read the text (e.g. a language it does not know).
+    UNKNOWN = "unknown"
+
+
+class CaseState(enum.StrEnum):
+    """open → taken → resolved → (confirmed | reopened); a reopened case can be taken again."""
+
+    OPEN = "open"
+    TAKEN = "taken"
+    RESOLVED = "resolved"
+    CONFIRMED = "confirmed"
+    REOPENED = "reopened"
+
+
+class CaseSeverity(enum.StrEnum):
+    """How urgent a case is; routing rules match on it. CRITICAL: the customer asked for contact."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class CaseTrigger(enum.StrEnum):
+    """Why a case was opened (the strongest reason, when there are several)."""
+
+    LOW_SCORE = "low_score"
+    NEGATIVE_COMMENT = "negative_comment"
+    MIXED = "mixed"
+    UNSOLICITED = "unsolicited"
+    CONTACT_REQUESTED = "contact_requested"
+
+
+class CaseOffer(enum.StrEnum):
+    """What extra the business offered when resolving, if anything."""
+
+    NONE = "none"
+    REFUND = "refund"
+    VOUCHER = "voucher"
+    FREE_SERVICE = "free_service"
+    OTHER = "other"
+
+
+class MessageDirection(enum.StrEnum):
+    CUSTOMER_TO_STAFF = "customer_to_staff"
+    STAFF_TO_CUSTOMER = "staff_to_customer"
+    # A back-room remark (`//…`) or a note by the bot in the thread: never shown to the customer.
+    INTERNAL = "internal"
+
+
+class RoleName(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# ------------------------------------------------------------------------------------ customers
+
+
+class Customer(Base):
+    """Someone who was served. Known by Telegram id once they started the bot, or by the
+    business's own reference (`external_ref`) before that; the two meet through a personal link.
+
+    /forget clears the personal fields (Telegram id and external ref included) and sets
+    `erased_at`; the row stays so that anonymous scores keep counting, and a later /start from
+    the same person makes a new customer.
+    """
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(128), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(256))
+    username: Mapped[str | None] = mapped_column(String(64))
+    # IETF language tag, e.g. "en" or "zh-hans"; chosen from Telegram's language_code or /language.
+    language: Mapped[str | None] = mapped_column(String(16))
+    # IANA zone, e.g. "Europe/Berlin"; None means the TIMEZONE setting.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # When they first pressed Start: from then on the bot may write to them.
+    started_at: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]  # /stop; cleared by /start
+    unreachable_at: Mapped[datetime | None]  # Telegram answered 403: blocked or never started
+    last_surveyed_at: Mapped[datetime | None]  # for the survey cooldown
+    erased_at: Mapped[datetime | None]  # /forget
+    created_at: Mapped[datetime]
+
+    visits: Mapped[list[Visit]] = relationship(back_populates="customer", lazy="raise_on_sql")
+
+
+class Visit(Base):
+    """A service event reported by the business; `external_id` is its own visit id and the
+    idempotency key of every way in (API, deep link, CSV). A deep-link visit, which has no
+    business id, gets one made up by the code that records it."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index(None, "location", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    location: Mapped[str | None] = mapped_column(String(128))
+    staff: Mapped[str | None] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    source: Mapped[VisitSource] = mapped_column(_enum(VisitSource, "visit_source"))
+    created_at: Mapped[datetime]
+
+    customer: Mapped[Customer] = relationship(back_populates="visits", lazy="raise_on_sql")
+    survey: Mapped[Survey | None] = relationship(back_populates="visit", lazy="raise_on_sql")
+
+
+# -------------------------------------------------------------------------------------- surveys
+
+
+class Survey(Base):
+    """The question about one visit (at most one per visit)."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index(None, "state", "due_at"),
+        Index(None, "customer_id", "state"),
+        Index(None, "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), unique=True)
+    # Denormalised from the visit: the cooldown and "is a survey pending?" ask by customer.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    state: Mapped[SurveyState] = mapped_column(_enum(SurveyState, "survey_state"))
+    scale: Mapped[SurveyScale] = mapped_column(_enum(SurveyScale, "survey_scale"))
+    due_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    # Where the survey message went, so a tap can edit it.
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    reminder_sent_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    # When it reached expired/skipped/failed, and why (every skip or expiry records a reason).
+    closed_at: Mapped[datetime | None]
+    state_reason: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime]
+
+    visit: Mapped[Visit] = relationship(back_populates="survey", lazy="raise_on_sql")
+    answer: Mapped[Answer | None] = relationship(back_populates="survey", lazy="raise_on_sql")
+
+
+class Reason(Base):
+    """A complaint reason chip. Admins add, rename, reorder and hide them; a hidden reason is
+    no longer offered but keeps its history and statistics."""
+
+    __tablename__ = "reasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # stable key, e.g. "rude_staff"
+    label: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime]
+
+
+class AnswerReason(Base):
+    """The reasons a customer tapped for one answer (a row per chip: stats group by reason)."""
+
+    __tablename__ = "answer_reasons"
+
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason_id: Mapped[int] = mapped_column(ForeignKey("reasons.id"), primary_key=True, index=True)
+
+
+class Answer(Base):
+    """What a customer said: a score for a survey, or unsolicited feedback (no survey, no score).
+
+    At most one answer per survey (unique `survey_id`), so a double tap records one answer.
+    Every step of the conversation updates the row as it happens.
+    """
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
+        CheckConstraint("unsolicited OR survey_id IS NOT NULL", name="survey_or_unsolicited"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    unsolicited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    scale: Mapped[SurveyScale | None] = mapped_column(_enum(SurveyScale, "survey_scale"))
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # A voice note or photo sent instead of a text comment: Telegram's file id, shown to staff.
+    media_kind: Mapped[str | None] = mapped_column(String(32))
+    media_file_id: Mapped[str | None] = mapped_column(String(256))
+    contact_requested: Mapped[bool | None] = mapped_column(Boolean)  # None: not asked/answered
+    sentiment_label: Mapped[SentimentLabel | None] = mapped_column(
+        _enum(SentimentLabel, "sentiment_label")
+    )
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
+    sentiment_language: Mapped[str | None] = mapped_column(String(16))
+    # A staff correction of the label: the strongest training label there is.
+    sentiment_corrected: Mapped[SentimentLabel | None] = mapped_column(
+        _enum(SentimentLabel, "sentiment_corrected")
+    )
+    # Reason codes suggested by a model from the free text (shown to staff as suggestions).
+    suggested_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    # When the customer reached the end of the conversation (None: stopped half-way).
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+    survey: Mapped[Survey | None] = relationship(back_populates="answer", lazy="raise_on_sql")
+    reasons: Mapped[list[Reason]] = relationship(
+        secondary="answer_reasons", order_by=Reason.position, lazy="raise_on_sql"
+    )
+
+
+# ---------------------------------------------------------------------------------------- cases
+
+
+class StaffChat(Base):
+    """A group or forum supergroup where staff handle cases. Removing one deactivates it, so old
+    cases keep their chat."""
+
+    __tablename__ = "staff_chats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    title: Mapped[str | None] = mapped_column(String(256))
+    is_forum: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class RoutingRule(Base):
+    """Sends matching cases to a staff chat; rules are tried by `position`, first match wins.
+    A None matcher matches anything, so a rule with no matchers is a catch-all."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    location: Mapped[str | None] = mapped_column(String(128))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[CaseSeverity | None] = mapped_column(_enum(CaseSeverity, "case_severity"))
+    staff_chat_id: Mapped[int] = mapped_column(ForeignKey("staff_chats.id"))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    staff_chat: Mapped[StaffChat] = relationship(lazy="raise_on_sql")
+
+
+class Case(Base):
+    """An unhappy customer in front of a person until the loop is closed."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(None, "state"),
+        Index(None, "staff_chat_id", "state"),
+        Index(None, "staff_chat_id", "thread_id"),
+        Index(None, "staff_chat_id", "card_message_id"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One case per answer: a later trigger on the same answer raises the case's severity.
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id"), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState, "case_state"))
+    severity: Mapped[CaseSeverity] = mapped_column(_enum(CaseSeverity, "case_severity"))
+    trigger: Mapped[CaseTrigger] = mapped_column(_enum(CaseTrigger, "case_trigger"))
+    # None when there was no staff chat to route to (admins were told privately).
+    staff_chat_id: Mapped[int | None] = mapped_column(ForeignKey("staff_chats.id"))
+    # Forum supergroups: the case's topic. Plain groups: None, the card's reply thread is the case.
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    taken_by: Mapped[int | None] = mapped_column(BigInteger)  # staff member's Telegram user id
+    taken_by_name: Mapped[str | None] = mapped_column(String(256))
+    taken_at: Mapped[datetime | None]
+    first_response_due_at: Mapped[datetime | None]
+    resolution_due_at: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    offer: Mapped[CaseOffer | None] = mapped_column(_enum(CaseOffer, "case_offer"))
+    followup_sent_at: Mapped[datetime | None]
+    # The customer's answer to "Was this put right?": True confirmed, False reopened.
+    recovered: Mapped[bool | None] = mapped_column(Boolean)
+    closed_at: Mapped[datetime | None]  # confirmed
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+    answer: Mapped[Answer | None] = relationship(lazy="raise_on_sql")
+    customer: Mapped[Customer | None] = relationship(lazy="raise_on_sql")
+    staff_chat: Mapped[StaffChat | None] = relationship(lazy="raise_on_sql")
+    messages: Mapped[list[CaseMessage]] = relationship(
+        back_populates="case", order_by="CaseMessage.id", lazy="raise_on_sql"
+    )
+
+
+class CaseMessage(Base):
+    """One message in a case's conversation, with its Telegram ids on both sides, so that a
+    reply to a relayed message finds its case and a staff edit can be recognised."""
+
+    __tablename__ = "case_messages"
+    __table_args__ = (
+        Index(None, "staff_chat_id", "staff_message_id"),
+        Index(None, "customer_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[MessageDirection] = mapped_column(
+        _enum(MessageDirection, "message_direction")
+    )
+    author_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    media_kind: Mapped[str | None] = mapped_column(String(32))
+    media_file_id: Mapped[str | None] = mapped_column(String(256))
+    # The message in the staff chat (our staff_chats row + Telegram's message id there).
+    staff_chat_id: Mapped[int | None] = mapped_column(ForeignKey("staff_chats.id"))
+    staff_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The message in the customer's private chat (chat id = the customer's Telegram user id).
+    customer_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    case: Mapped[Case] = relationship(back_populates="messages", lazy="raise_on_sql")
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+class Template(Base):
+    """An admin's replacement for a customer-facing text in one language."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("name", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class Setting(Base):
+    """A runtime setting changed in the chat; it wins over the environment."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class Role(Base):
+    """A role granted in the chat (admins from ADMIN_IDS are not stored here)."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[RoleName] = mapped_column(_enum(RoleName, "role_name"))
+    granted_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who changed what, from which value to which, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)  # None: the system itself
+    actor_name: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(256))
+    old_value: Mapped[Any | None] = mapped_column(JSON)
+    new_value: Mapped[Any | None] = mapped_column(JSON)
+
+
+# ----------------------------------------------------------------------------------------- jobs
+
+
+class Job(Base):
+    """The one durable timer for all timed work; see `storage.jobs.JobQueue` for the protocol."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(None, "available_at"),
+        Index(None, "state", "due_at"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint(
+            "(state IN ('pending', 'running')) = (available_at IS NOT NULL)",
+            name="available_while_active",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
+    # When the job can next be claimed: due_at while pending, the lease's end while running,
+    # None once finished. Claiming is one range scan on it.
+    available_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # At most one job ever per key (in any state), so scheduling is idempotent.
+    dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
