@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.customers import CustomerService
 from bot.http import build_http_app, start_http_server
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from handlers import build_router
 from storage.db import create_engine, create_session_factory
@@ -103,9 +104,12 @@ class OnePerChat(BaseMiddleware):
                 del self._locks[key]
 
 
-def build_bot(token: str, api_url: str = "") -> Bot:
+def build_bot(token: str, api_url: str = "", *, limiter: RateLimiter | None = None) -> Bot:
+    """The aiogram Bot, with every request it makes paced and retried by ``limiter`` (by default
+    one with Telegram's limits and no paid broadcast; pass `RateLimiter.from_settings`)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
-    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
+    bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=None))
+    return (limiter or RateLimiter()).install(bot)
 
 
 class Application:
@@ -117,6 +121,7 @@ class Application:
         api_url: str | None = None,
         clock: Clock | None = None,
         extra_routers: Iterable[Router] = (),
+        limiter: RateLimiter | None = None,
     ) -> None:
         token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
         if not token:
@@ -125,7 +130,11 @@ class Application:
         self.clock = clock or SystemClock()
         self.engine: AsyncEngine = create_engine(settings.database_url)
         self.session_factory: async_sessionmaker = create_session_factory(self.engine)
-        self.bot = build_bot(token, settings.telegram_api_url if api_url is None else api_url)
+        self.bot = build_bot(
+            token,
+            settings.telegram_api_url if api_url is None else api_url,
+            limiter=limiter or RateLimiter.from_settings(settings),
+        )
         self.in_flight = InFlightUpdates()
         self.dispatcher = Dispatcher(
             settings=settings,

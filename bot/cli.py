@@ -77,7 +77,7 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
         elif isinstance(value, list):
             shown = ",".join(str(item) for item in value) or "(none)"
         else:
-            shown = str(value) if value != "" else "(empty)"
+            shown = str(value) or "(empty)"
         print(f"{name.upper():<20} {shown:<45} {field.description or ''}")
     return 0
 

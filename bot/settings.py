@@ -8,13 +8,23 @@ see `describe_errors`.
 from __future__ import annotations
 
 import logging
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.values import (
+    Duration,
+    QuietHours,
+    parse_bool,
+    parse_duration,
+    parse_quiet_hours,
+    parse_time_zone,
+)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hearback.db"
 
@@ -93,6 +103,36 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds to let in-flight updates finish on SIGINT/SIGTERM",
     )
+    survey_delay: timedelta = Field(
+        default=Duration(hours=2),
+        description="How long after a visit its survey is sent, e.g. 2h or 90m",
+    )
+    quiet_hours: Annotated[QuietHours, NoDecode] = Field(
+        default=QuietHours(time(21, 0), time(9, 0)),
+        description="Customer-local hours with no surveys, e.g. 21:00-09:00; empty for none",
+    )
+    survey_cooldown: timedelta = Field(
+        default=Duration(days=30),
+        description="At most one survey per customer within this time; 0 for no limit",
+    )
+    survey_expiry: timedelta = Field(
+        default=Duration(hours=72),
+        description="An unanswered survey closes this long after it was sent",
+    )
+    survey_reminder: timedelta = Field(
+        default=Duration(hours=24),
+        description="One reminder this long after an unanswered survey; 0 for none",
+    )
+    paid_broadcast: bool = Field(
+        default=False,
+        description="Let surveys use Telegram's paid broadcast: up to 1000/s, 0.1 Star each",
+    )
+    send_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Tries per message on Telegram server errors and timeouts (1: no retry)",
+    )
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -156,17 +196,34 @@ class Settings(BaseSettings):
                     raise ValueError("each key must be at least 16 characters long")
         return items
 
-    @field_validator("timezone")
+    @field_validator("timezone", mode="before")
     @classmethod
-    def _timezone(cls, value: str) -> str:
-        value = value.strip()
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"must be an IANA time zone such as Europe/Berlin or UTC (got {value!r})"
-            ) from None
+    def _timezone(cls, value: object) -> object:
+        return parse_time_zone(value)
+
+    @field_validator(
+        "survey_delay", "survey_cooldown", "survey_expiry", "survey_reminder", mode="before"
+    )
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("survey_expiry")
+    @classmethod
+    def _expiry_positive(cls, value: timedelta) -> timedelta:
+        if not value:
+            raise ValueError("must be longer than 0, e.g. 72h")
         return value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        return parse_quiet_hours(value)
+
+    @field_validator("paid_broadcast", mode="before")
+    @classmethod
+    def _yes_or_no(cls, value: object) -> object:
+        return parse_bool(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,0 +1,487 @@
+"""One rate limiter for every message the bot sends, and one retry discipline for every call.
+
+Telegram allows a bot about 30 messages a second overall, about one a second in a private chat
+and 20 a minute in a group, and answers 429 ``retry_after`` beyond that; aiogram neither paces
+nor retries. `RateLimiter` is an aiogram *request* middleware installed on the bot's session, so
+every call — a survey from the scheduler, a reply from a handler, a staff card — passes through
+it and none can go around it.
+
+Pacing. A sending call (see `SENDING_METHODS`: what Telegram and the emulator count) takes one
+token from its chat's bucket and one from the bot's overall bucket before it goes out. The
+buckets are kept *below* Telegram's (`SendLimits`), and that margin is what makes the pacing
+safe although requests take a varying time to arrive: if Telegram's bucket holds C tokens
+refilled at r/s and ours holds c ≤ C refilled at r' ≤ r, then any sends we release reach
+Telegram within any window of length L as at most c + r'·(L + J) messages, where J is the spread
+of transit times; that stays within C + r·L, i.e. earns no 429, while J ≤ (C − c)/r'. Against the
+emulator's buckets (C = 3 private, 20 group, 30 overall) the defaults tolerate about 2 s, 60 s and
+0.9 s of transit jitter. Each chat's messages go out in order, and a message waits for its own chat
+first and only then queues for the overall budget, so one busy chat never holds up the others.
+
+Failures. 429: every send pauses for ``retry_after`` (Telegram's flood control is about the
+bot, not one message) and the call is retried. 5xx and network errors or timeouts: retried with
+exponential backoff and full jitter up to `RetryPolicy.attempts` tries, then the error
+propagates. A timed-out send may have been delivered already — Telegram gives no idempotency
+key — so a retry after a timeout can send a message twice; that is the price of not losing it.
+403 and 400 propagate at once: callers turn them into "unreachable" and "failed".
+
+Paid broadcast. Inside ``with broadcast():`` a send is a survey broadcast; when PAID_BROADCAST is
+on it goes with ``allow_paid_broadcast`` under a 1,000/s budget instead of the free 30/s.
+
+The token state lives behind the small `Budget` protocol, so several worker processes can later
+share one budget (in Redis) by swapping `MemoryBudget` for another implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import (
+    TelegramEntityTooLarge,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+    from bot.settings import Settings
+
+__all__ = [
+    "SENDING_METHODS",
+    "Bucket",
+    "Budget",
+    "LimiterStats",
+    "MemoryBudget",
+    "RateLimiter",
+    "RetryPolicy",
+    "SendLimits",
+    "broadcast",
+    "counts_as_message",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bot API methods that put a message in a chat and so count against Telegram's flood limits:
+#: ``send*`` except chat actions and drafts, plus copies and forwards. Edits are not counted
+#: (Telegram limits them separately, without published numbers). Kept equal to the emulator's
+#: list by a test.
+SENDING_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendSticker",
+        "sendVoice",
+        "sendAudio",
+        "sendVideo",
+        "sendAnimation",
+        "sendVideoNote",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendPoll",
+        "sendDice",
+        "sendInvoice",
+        "sendGame",
+        "sendPaidMedia",
+        "sendChecklist",
+        "sendLivePhoto",
+        "sendRichMessage",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+    }
+)
+_SENDING_LOWER = frozenset(name.lower() for name in SENDING_METHODS)
+
+# The long poll is always in flight and aiogram's polling loop already backs off on errors;
+# pacing or retrying it here would only delay updates.
+_PASS_THROUGH = frozenset({"getupdates"})
+
+# Float rounding must not turn "exactly one token after the wait" into another tiny wait.
+_EPSILON = 1e-9
+
+
+def counts_as_message(method_name: str) -> bool:
+    """Whether a Bot API method counts against the flood limits (case-insensitive)."""
+    return method_name.lower() in _SENDING_LOWER
+
+
+# ------------------------------------------------------------------------------------ budget
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket by name: ``capacity`` tokens, refilled at ``per_second``; starts full."""
+
+    key: str
+    capacity: float
+    per_second: float
+
+
+class Budget(Protocol):
+    """Where the tokens live. Each call is atomic, so one budget can serve several senders.
+
+    Times are seconds from now rather than instants, so an implementation shared between
+    processes can keep its own clock (a Redis script would use the server's).
+    """
+
+    async def available_in(self, buckets: Sequence[Bucket]) -> float:
+        """Seconds until every bucket has a token and no pause is in force; 0 if now."""
+        ...
+
+    async def take(self, buckets: Sequence[Bucket]) -> float:
+        """If `available_in` is 0, take one token from each bucket and return 0; else take
+        nothing and return the seconds to wait."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every send for ``seconds``; extends, never shortens, a pause in force."""
+        ...
+
+
+@dataclass
+class _Level:
+    bucket: Bucket
+    tokens: float
+    updated: float
+
+
+class MemoryBudget:
+    """A `Budget` in this process's memory. ``now``: monotonic seconds (injectable for tests)."""
+
+    # A bucket that has refilled is the same as one never used; forgetting those now and then
+    # keeps memory flat however many customers the bot writes to.
+    _SWEEP_EVERY = 1024
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._levels: dict[str, _Level] = {}
+        self._paused_until = float("-inf")
+        self._takes = 0
+
+    def tokens(self, bucket: Bucket) -> float:
+        """Tokens in ``bucket`` now (for tests and diagnostics)."""
+        return self._tokens(bucket, self._now())
+
+    def _tokens(self, bucket: Bucket, now: float) -> float:
+        level = self._levels.get(bucket.key)
+        if level is None:
+            return bucket.capacity
+        refill = max(0.0, now - level.updated) * bucket.per_second
+        return min(bucket.capacity, level.tokens + refill)
+
+    def _wait(self, buckets: Sequence[Bucket], now: float) -> float:
+        wait = max(0.0, self._paused_until - now)
+        for bucket in buckets:
+            missing = 1.0 - self._tokens(bucket, now)
+            if missing > _EPSILON:
+                wait = max(wait, missing / bucket.per_second)
+        return wait
+
+    async def available_in(self, buckets: Sequence[Bucket]) -> float:
+        return self._wait(buckets, self._now())
+
+    async def take(self, buckets: Sequence[Bucket]) -> float:
+        now = self._now()
+        wait = self._wait(buckets, now)
+        if wait > 0:
+            return wait
+        for bucket in buckets:
+            self._levels[bucket.key] = _Level(bucket, self._tokens(bucket, now) - 1.0, now)
+        self._takes += 1
+        if self._takes % self._SWEEP_EVERY == 0:
+            self._forget_full(now)
+        return 0.0
+
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._now() + seconds)
+
+    def _forget_full(self, now: float) -> None:
+        full = [
+            key
+            for key, level in self._levels.items()
+            if self._tokens(level.bucket, now) >= level.bucket.capacity
+        ]
+        for key in full:
+            del self._levels[key]
+
+    def __len__(self) -> int:
+        """Buckets currently remembered."""
+        return len(self._levels)
+
+
+# ------------------------------------------------------------------------------------ policy
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """How fast the limiter lets messages go: a little under Telegram's limits (see the module
+    docstring for why the margin makes it safe). Bursts are bucket capacities."""
+
+    #: Overall, free sends (Telegram: about 30/s).
+    per_second: float = 29.5
+    burst: int = 3
+    #: Per private chat (Telegram: about 1/s, short bursts tolerated — we do not rely on them).
+    private_per_second: float = 1.0
+    private_burst: int = 1
+    #: Per group, supergroup or channel (Telegram: 20 a minute). 1 + 19 = at most 20 in any
+    #: minute even if Telegram counted a sliding window.
+    group_per_minute: float = 19.0
+    group_burst: int = 1
+    #: Overall when PAID_BROADCAST is on (Telegram: up to 1000/s, paid per message).
+    paid_per_second: float = 990.0
+    paid_burst: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("per_second", "private_per_second", "group_per_minute", "paid_per_second"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("burst", "private_burst", "group_burst", "paid_burst"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries after 5xx answers and network errors or timeouts (429s are waited out instead).
+
+    ``attempts`` counts the first try: 5 means up to four retries. Pause before retry n (from
+    1): a uniformly random time up to ``min(max_delay, base_delay · 2ⁿ⁻¹)`` — "full jitter", so
+    senders that failed together do not all come back at the same moment.
+    """
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("delays must not be negative")
+
+    def ceiling(self, failures: int) -> float:
+        """The longest pause after ``failures`` failed tries (1 or more)."""
+        return min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+
+    def backoff(self, failures: int, draw: float) -> float:
+        """The pause after ``failures`` failed tries, given ``draw`` uniform in [0, 1)."""
+        return draw * self.ceiling(failures)
+
+
+@dataclass
+class LimiterStats:
+    """What the limiter did, for logs and benchmarks."""
+
+    #: Sending calls that succeeded.
+    sent: int = 0
+    #: 429 answers received (each paused sending and was retried).
+    too_many_requests: int = 0
+    #: 5xx answers and network errors/timeouts that were retried.
+    retried: int = 0
+    #: Calls that failed after the last attempt.
+    gave_up: int = 0
+
+
+_BROADCAST: ContextVar[bool] = ContextVar("hearback_broadcast", default=False)
+
+
+@contextmanager
+def broadcast() -> Iterator[None]:
+    """Marks the sends made inside as a survey broadcast.
+
+    With PAID_BROADCAST on they carry ``allow_paid_broadcast`` and share the 1,000/s budget;
+    with it off this changes nothing. The mark follows the code (a context variable), including
+    into tasks started inside, so the scheduler says it once around a send::
+
+        with broadcast():
+            await bot.send_message(chat_id, text, reply_markup=buttons)
+    """
+    token = _BROADCAST.set(True)
+    try:
+        yield
+    finally:
+        _BROADCAST.reset(token)
+
+
+@dataclass
+class _ChatTurn:
+    lock: asyncio.Lock
+    users: int = 0
+
+
+class RateLimiter(BaseRequestMiddleware):
+    """Paces sends and retries failures for one bot; install with `install` (or
+    ``bot.session.middleware(limiter)``). ``now``, ``sleep`` and ``jitter`` (uniform [0, 1))
+    are injectable so tests run on virtual time; ``budget`` defaults to a `MemoryBudget` on
+    ``now``."""
+
+    def __init__(
+        self,
+        limits: SendLimits | None = None,
+        retry: RetryPolicy | None = None,
+        *,
+        paid_broadcast: bool = False,
+        budget: Budget | None = None,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.limits = limits or SendLimits()
+        self.retry = retry or RetryPolicy()
+        self.paid_broadcast = paid_broadcast
+        self.budget: Budget = budget if budget is not None else MemoryBudget(now)
+        self.stats = LimiterStats()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._overall = Bucket("overall", self.limits.burst, self.limits.per_second)
+        self._paid = Bucket("paid", self.limits.paid_burst, self.limits.paid_per_second)
+        # Sends queue here for the overall budget, first come first served (asyncio locks are
+        # fair), so that only the head of the queue sleeps instead of every sender polling.
+        self._queue = asyncio.Lock()
+        self._chats: dict[str, _ChatTurn] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> RateLimiter:
+        retry = RetryPolicy(attempts=settings.send_attempts)
+        return cls(retry=retry, paid_broadcast=settings.paid_broadcast, **kwargs)
+
+    def install(self, bot: Bot) -> Bot:
+        """Put the limiter in front of every request ``bot`` makes; returns the bot."""
+        bot.session.middleware(self)
+        return bot
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        if name.lower() in _PASS_THROUGH:
+            return await make_request(bot, method)
+        counted = counts_as_message(name)
+        chat, overall = self._buckets(method) if counted else (None, [])
+        failures = 0
+        while True:
+            if counted:
+                await self._acquire(chat, overall)
+            try:
+                result = await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                self.stats.too_many_requests += 1
+                log.warning(
+                    "%s: Telegram says too many requests, pausing %ss", name, error.retry_after
+                )
+                if counted:
+                    await self.budget.pause(error.retry_after)
+                else:
+                    await self._sleep(error.retry_after)
+                continue
+            except TelegramEntityTooLarge:
+                raise  # a 413 is a TelegramNetworkError in aiogram, but retrying cannot help
+            except (TelegramServerError, TelegramNetworkError) as error:
+                failures += 1
+                if failures >= self.retry.attempts:
+                    self.stats.gave_up += 1
+                    raise
+                self.stats.retried += 1
+                pause = self.retry.backoff(failures, self._jitter())
+                log.info("%s failed (%s), try %d in %.2fs", name, error, failures + 1, pause)
+                await self._sleep(pause)
+                continue
+            if counted:
+                self.stats.sent += 1
+            return result
+
+    # -- pacing ----------------------------------------------------------------------------
+
+    def _buckets(self, method: TelegramMethod[Any]) -> tuple[Bucket | None, list[Bucket]]:
+        """The chat's bucket and the overall ones for one sending call."""
+        paid = self._paid_broadcast(method)
+        if paid:
+            overall = [self._paid]
+        elif self.paid_broadcast:
+            # Free sends count toward the paid ceiling too: together they stay under 1000/s.
+            overall = [self._overall, self._paid]
+        else:
+            overall = [self._overall]
+        return self._chat_bucket(getattr(method, "chat_id", None)), overall
+
+    def _paid_broadcast(self, method: TelegramMethod[Any]) -> bool:
+        """Whether this send goes as a paid broadcast; sets or clears the flag to match."""
+        flagged = getattr(method, "allow_paid_broadcast", None) is True
+        if not (_BROADCAST.get() or flagged):
+            return False
+        if self.paid_broadcast and "allow_paid_broadcast" in type(method).model_fields:
+            method.allow_paid_broadcast = True  # type: ignore[attr-defined]
+            return True
+        if flagged:
+            # Stars are spent only when the owner turned PAID_BROADCAST on, whoever set the flag.
+            method.allow_paid_broadcast = None  # type: ignore[attr-defined]
+        return False
+
+    def _chat_bucket(self, chat_id: object) -> Bucket | None:
+        limits = self.limits
+        if isinstance(chat_id, str):
+            text = chat_id.strip()
+            chat_id = int(text) if text.lstrip("-").isdigit() else text.lower()
+        if isinstance(chat_id, int) and chat_id > 0:
+            # Positive ids are people: private chats.
+            return Bucket(f"chat:{chat_id}", limits.private_burst, limits.private_per_second)
+        if isinstance(chat_id, int | str):
+            # Negative ids and @usernames are groups, supergroups and channels.
+            per_second = limits.group_per_minute / 60.0
+            return Bucket(f"chat:{chat_id}", limits.group_burst, per_second)
+        return None
+
+    async def _acquire(self, chat: Bucket | None, overall: list[Bucket]) -> None:
+        if chat is None:
+            async with self._queue:
+                await self._until(self.budget.take, overall)
+            return
+        async with self._turn(chat.key):
+            # First wait for the chat's own token without holding up anyone else; then queue
+            # for the overall budget and take both together, at the moment the message leaves.
+            await self._until(self.budget.available_in, [chat])
+            async with self._queue:
+                await self._until(self.budget.take, [chat, *overall])
+
+    async def _until(
+        self, probe: Callable[[Sequence[Bucket]], Awaitable[float]], buckets: list[Bucket]
+    ) -> None:
+        while (wait := await probe(buckets)) > 0:
+            await self._sleep(wait)
+
+    @asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        """One message of a chat at a time passes the pacing, in the order they came."""
+        turn = self._chats.get(key)
+        if turn is None:
+            turn = self._chats[key] = _ChatTurn(asyncio.Lock())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if turn.users == 0:  # forget idle chats, or the table grows with every customer
+                del self._chats[key]
