@@ -26,10 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.customers import CustomerService
 from bot.http import build_http_app, start_http_server
+from bot.policy import SurveyPolicy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.visits import VisitService
 from handlers import build_router
 from storage.db import create_engine, create_session_factory
+from storage.jobs import JobQueue
+from storage.models import SurveyScale
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,15 @@ class Application:
             token,
             settings.telegram_api_url if api_url is None else api_url,
             limiter=limiter or RateLimiter.from_settings(settings),
+        )
+        self.jobs = JobQueue(self.engine, clock=self.clock)
+        self.policy = SurveyPolicy.from_settings(settings)
+        self.visits = VisitService(
+            self.session_factory,
+            self.jobs,
+            self.policy,
+            self.clock,
+            SurveyScale(settings.survey_scale),
         )
         self.in_flight = InFlightUpdates()
         self.dispatcher = Dispatcher(

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds to let in-flight updates finish on SIGINT/SIGTERM",
     )
+    survey_scale: Literal["csat", "nps"] = Field(
+        default="csat",
+        description="csat: score buttons 1-5; nps: 0-10 (would you recommend us?)",
+    )
     survey_delay: timedelta = Field(
         default=Duration(hours=2),
         description="How long after a visit its survey is sent, e.g. 2h or 90m",
@@ -224,6 +228,11 @@ class Settings(BaseSettings):
     @classmethod
     def _yes_or_no(cls, value: object) -> object:
         return parse_bool(value)
+
+    @field_validator("survey_scale", mode="before")
+    @classmethod
+    def _scale_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
