@@ -39,7 +39,8 @@ bench: $(INSTALLED)
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3-venv is missing: installing it with apt-get"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv >/dev/null; \
 	  rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
