@@ -182,6 +182,47 @@ class JobQueue:
             return await insert(session)
         return await self._transaction(insert)
 
+    async def ensure_due(
+        self,
+        kind: str,
+        at: datetime,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str,
+        session: AsyncSession,
+    ) -> int:
+        """Make sure the job with this key runs at `at` at the latest, whatever became of it:
+        added if there is none, re-armed (attempts reset) if it already finished, brought
+        forward if it waits for later. A running job is left alone: it is already under way.
+
+        For work that an event makes due again, such as a survey that waited for its customer
+        to press Start: the key stays taken once used, so the job is revived rather than
+        duplicated."""
+        _aware(at, "at")
+        job_id = await self.schedule(kind, at, payload, dedupe_key=dedupe_key, session=session)
+        now = self._clock.now()
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state.in_((JobState.DONE, JobState.FAILED)))
+            .values(
+                state=JobState.PENDING,
+                due_at=at,
+                available_at=at,
+                attempts=0,
+                lease_token=None,
+                lease_expires_at=None,
+                claimed_by=None,
+                last_error=None,
+                updated_at=now,
+            )
+        )
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.PENDING, Job.available_at > at)
+            .values(due_at=at, available_at=at, updated_at=now)
+        )
+        return job_id
+
     async def cancel(self, dedupe_key: str, *, session: AsyncSession | None = None) -> bool:
         """Remove the pending job with this key (e.g. a reminder no longer needed); False if
         there is none, or it is already running or finished. The key becomes free again."""

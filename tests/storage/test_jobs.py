@@ -290,3 +290,38 @@ async def test_available_at_is_kept_consistent_by_the_database(
     async with session_factory() as session:
         with pytest.raises(IntegrityError):
             await session.execute(update(Job).where(Job.id == job_id).values(state=JobState.DONE))
+
+
+async def test_ensure_due_adds_revives_or_brings_forward_one_keyed_job(
+    queue: JobQueue, session_factory: Sessions, clock: FakeClock
+) -> None:
+    now = clock.now()
+    later = now + timedelta(hours=5)
+    key = "survey:1:send"
+
+    async with session_factory.begin() as session:  # none yet: added
+        added = await queue.ensure_due(
+            "send_survey", now, {"survey_id": 1}, dedupe_key=key, session=session
+        )
+    assert await queue.complete(await _claim_one(queue, now))
+
+    async with session_factory.begin() as session:  # finished: revived, attempts reset
+        revived = await queue.ensure_due(
+            "send_survey", now, {"survey_id": 1}, dedupe_key=key, session=session
+        )
+    assert revived == added
+    job = await _claim_one(queue, now)
+    assert job.attempts == 1
+    assert await queue.retry(job, later, "Telegram answered 502")
+
+    async with session_factory.begin() as session:  # waiting for later: brought forward
+        await queue.ensure_due(
+            "send_survey", now, {"survey_id": 1}, dedupe_key=key, session=session
+        )
+    assert (await _claim_one(queue, now)).id == added
+
+    async with session_factory.begin() as session:  # running: left alone, no second copy
+        await queue.ensure_due(
+            "send_survey", now, {"survey_id": 1}, dedupe_key=key, session=session
+        )
+    assert await queue.claim_due(now, 10, lease=LEASE, worker="w2") == []
