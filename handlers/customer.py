@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 
 from bot import texts
+from bot.arrivals import LinkArrivals, link_reply
 from bot.customers import CustomerService
 from bot.settings import Settings
 
@@ -21,10 +22,26 @@ def router() -> Router:
 
 
 async def start(
-    message: Message, command: CommandObject, customers: CustomerService, settings: Settings
+    message: Message,
+    command: CommandObject,
+    customers: CustomerService,
+    arrivals: LinkArrivals,
+    settings: Settings,
 ) -> None:
     person = message.from_user
     if person is None:
+        return
+    if command.args:  # came through a deep link or QR code (or typed something after /start)
+        outcome = await arrivals.arrived(
+            command.args,
+            telegram_user_id=person.id,
+            message_id=message.message_id,
+            sent_at=message.date,
+            first_name=person.first_name,
+            username=person.username,
+            language=person.language_code,
+        )
+        await message.answer(link_reply(outcome, settings.business_name))
         return
     arrival = await customers.arrived(
         telegram_user_id=person.id,

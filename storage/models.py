@@ -133,6 +133,13 @@ class VisitSource(enum.StrEnum):
     CSV = "csv"
 
 
+class LinkKind(enum.StrEnum):
+    """What a signed deep link does when pressed (see bot.links)."""
+
+    LOCATION = "location"  # a QR code at a counter: records a visit for whoever scans it
+    CUSTOMER = "customer"  # a personal link: binds the one who presses Start to a customer ref
+
+
 class SentimentLabel(enum.StrEnum):
     NEGATIVE = "negative"
     NEUTRAL = "neutral"
@@ -255,6 +262,35 @@ class Visit(Base):
 
     customer: Mapped[Customer] = relationship(back_populates="visits", lazy="raise_on_sql")
     survey: Mapped[Survey | None] = relationship(back_populates="visit", lazy="raise_on_sql")
+
+
+class LinkTarget(Base):
+    """Where a signed deep link leads. A Telegram start payload holds at most 64 characters, too
+    few for a long location name, so the payload carries this row's id (signed) instead of the
+    target itself; see bot.links for the format. The same target always gets the same row
+    (`fingerprint`), hence the same payload: printing a QR code again gives the same code."""
+
+    __tablename__ = "link_targets"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'location' AND location IS NOT NULL AND customer_ref IS NULL)"
+            " OR (kind = 'customer' AND customer_ref IS NOT NULL AND location IS NULL"
+            " AND staff IS NULL AND service IS NULL)",
+            name="target_matches_kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[LinkKind] = mapped_column(_enum(LinkKind, "link_kind"))
+    # SHA-256 (hex) of the canonical target: the key that makes creating a link idempotent.
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    # Location links: copied onto every visit recorded through the link.
+    location: Mapped[str | None] = mapped_column(String(128))
+    staff: Mapped[str | None] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(128))
+    # Personal links: the business's reference of the customer (Customer.external_ref).
+    customer_ref: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
 
 
 # -------------------------------------------------------------------------------------- surveys

@@ -63,6 +63,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("TIMEZONE", "Mars/Olympus", "must be an IANA time zone"),
         ("LOG_LEVEL", "LOUD", "must be one of 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
         ("API_KEYS", "short", "at least 16 characters"),
+        ("LINK_SECRET", "short", "at least 16 characters long, or empty"),
         ("HTTP_PORT", "70000", "less than or equal to 65535"),
         ("HTTP_PORT", "eighty", "valid integer"),
         ("BOT_TOKEN", "not-a-token", "must look like 123456789:AA"),
