@@ -8,7 +8,10 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.api import PersonalLinkMaker, install_api
+from bot.clock import Clock, SystemClock
 from bot.settings import Settings
+from bot.visits import VisitService
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,22 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def build_http_app(settings: Settings, engine: AsyncEngine) -> web.Application:
+def build_http_app(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    visits: VisitService | None = None,
+    clock: Clock | None = None,
+    personal_link: PersonalLinkMaker | None = None,
+) -> web.Application:
+    """The bot's HTTP app: /healthz always; the visits API (bot/api.py) when given `visits`
+    (the Application always gives it; health-only servers need not build a VisitService)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app.router.add_get("/healthz", healthz)
+    if visits is not None:
+        install_api(app, settings, visits, clock or SystemClock(), personal_link)
     return app
 
 
