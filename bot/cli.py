@@ -66,6 +66,16 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import visits from a CSV file (format: bot/importer.py); migrations run first."""
+    from pathlib import Path
+
+    from bot.importer import run_import
+
+    _prepare_database(settings)
+    return asyncio.run(run_import(settings, Path(args.file), batch_size=args.batch_size))
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     """Print the effective configuration with secrets hidden: the first thing to check."""
     for name, field in Settings.model_fields.items():
@@ -79,6 +89,43 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
         else:
             shown = str(value) or "(empty)"
         print(f"{name.upper():<20} {shown:<45} {field.description or ''}")
+    return 0
+
+
+def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a signed start link and write it as a QR code: a location's, for the counter, or
+    one customer's personal link. Migrations run first, since link targets live in the database.
+    The URL alone goes to stdout, so scripts can capture it."""
+    from pathlib import Path
+
+    from bot.links import BotUsernameUnknown, make_link, write_qr_png
+
+    _prepare_database(settings)
+    try:
+        link = asyncio.run(
+            make_link(
+                settings,
+                location=args.location,
+                staff=args.staff,
+                service=args.service,
+                customer_ref=args.customer,
+                username=args.bot_username,
+            )
+        )
+    except ValueError as error:
+        print(f"hearback link: {error}", file=sys.stderr)
+        return 2
+    except BotUsernameUnknown as error:
+        print(
+            f"Could not ask Telegram for the bot's username ({error}); "
+            "check BOT_TOKEN or pass --bot-username NAME",
+            file=sys.stderr,
+        )
+        return 1
+    out = Path(args.out or f"hearback-link-{link.payload}.png")
+    write_qr_png(link.url, out)
+    print(link.url)
+    print(f"QR code written to {out}", file=sys.stderr)
     return 0
 
 
@@ -102,6 +149,45 @@ def build_parser() -> argparse.ArgumentParser:
     downgrade.add_argument("revision", help="a revision id, or 'base' to undo all")
     db_commands.add_parser("current", help="show the applied revision")
     db.set_defaults(handler=cmd_db)
+
+    import_ = commands.add_parser(
+        "import",
+        help="import visits from a CSV file",
+        description="Import visits from a UTF-8 CSV file with a header line. Columns: visit_id, "
+        "customer_ref, occurred_at (required); telegram_user_id, name, language, timezone, "
+        "location, staff, service (optional); others are ignored. Rejected rows go to "
+        "<name>.rejected.csv with a reason column. Exit status: 0 all recorded or duplicates, "
+        "1 some rows rejected, 2 the file could not be imported.",
+    )
+    import_.add_argument("file", help="the CSV file, e.g. visits.csv")
+    import_.add_argument(
+        "--batch-size", type=int, default=500, help="rows per transaction (default 500)"
+    )
+    import_.set_defaults(handler=cmd_import)
+
+    link = commands.add_parser(
+        "link",
+        help="print a signed deep link and write its QR code PNG",
+        description="Print https://t.me/<bot>?start=<payload> and write it as a QR code. "
+        "A location link (for the counter) records a visit for whoever scans it and presses "
+        "Start; a personal link (--customer) binds the person who presses Start to the customer "
+        "with that ref. The same target always gives the same link.",
+    )
+    target = link.add_mutually_exclusive_group(required=True)
+    target.add_argument("--location", help="where customers are served, e.g. 'Downtown'")
+    target.add_argument("--customer", metavar="REF", help="a customer's ref: their personal link")
+    link.add_argument("--staff", help="who serves there (location links only)")
+    link.add_argument("--service", help="what is served there (location links only)")
+    link.add_argument(
+        "--out", metavar="FILE.png", help="the QR code file (default: hearback-link-<payload>.png)"
+    )
+    link.add_argument(
+        "--bot-username",
+        metavar="NAME",
+        help="the bot's username (default: asked from Telegram with BOT_TOKEN; without a token, "
+        "the sandbox bot's)",
+    )
+    link.set_defaults(handler=cmd_link)
 
     config = commands.add_parser("config", help="show the effective configuration")
     config.set_defaults(handler=cmd_config)

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Keys allowed to call the HTTP API, comma-separated",
     )
+    api_max_body: int = Field(
+        default=1_048_576,
+        ge=16_384,
+        le=67_108_864,
+        description="Largest HTTP API request body in bytes (413 above); 1 MiB fits 1000 visits",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
     http_port: int = Field(
         default=8081, ge=0, le=65535, description="Port of the HTTP server (0 picks a free one)"
@@ -136,6 +142,42 @@ class Settings(BaseSettings):
         ge=1,
         le=20,
         description="Tries per message on Telegram server errors and timeouts (1: no retry)",
+    )
+    worker_concurrency: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="Timed jobs (survey sends, reminders) running at once; ~300 for paid broadcast",
+    )
+    worker_batch: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Most jobs the scheduler claims from the queue in one go",
+    )
+    worker_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds the scheduler waits between looks at the queue when nothing is due",
+    )
+    job_lease: timedelta = Field(
+        default=Duration(minutes=1),
+        description="How long a claimed job is held; after a crash it runs again once this passes",
+    )
+    job_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=50,
+        description="Tries per timed job before it fails for good (a survey then fails with why)",
+    )
+    job_retry_delay: timedelta = Field(
+        default=Duration(minutes=1),
+        description="Pause before retrying a failed job; doubles each time, at most 1h",
+    )
+    link_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key signing deep links and QR codes; empty: one made and kept in the database",
     )
 
     @field_validator("bot_token", mode="before")
@@ -200,6 +242,15 @@ class Settings(BaseSettings):
                     raise ValueError("each key must be at least 16 characters long")
         return items
 
+    @field_validator("link_secret")
+    @classmethod
+    def _link_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value().strip()
+        # Anyone who learns or guesses this key can print QR codes for any location.
+        if secret and len(secret) < 16:
+            raise ValueError("must be at least 16 characters long, or empty for a generated one")
+        return SecretStr(secret)
+
     @field_validator("timezone", mode="before")
     @classmethod
     def _timezone(cls, value: object) -> object:
@@ -211,6 +262,19 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value)
+
+    @field_validator("job_lease", "job_retry_delay", mode="before")
+    @classmethod
+    def _job_duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("job_lease")
+    @classmethod
+    def _lease_long_enough(cls, value: timedelta) -> timedelta:
+        # Renewed every third of it while a job runs: below a few seconds that is all it does.
+        if value < timedelta(seconds=3):
+            raise ValueError("must be at least 3s, e.g. 1m")
+        return value
 
     @field_validator("survey_expiry")
     @classmethod
