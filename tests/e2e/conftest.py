@@ -26,15 +26,20 @@ def telegram_bot(emulator: Emulator):
     return emulator.add_bot(username="hearback_test_bot", first_name=BUSINESS)
 
 
+def e2e_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for a bot under test: no .env, a free port, quick shutdown, plus `overrides`."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "business_name": BUSINESS,
+        "http_port": 0,
+        "shutdown_timeout": 5,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=database_url,
-        business_name=BUSINESS,
-        http_port=0,
-        shutdown_timeout=5,
-    )
+    return e2e_settings(database_url)
 
 
 @asynccontextmanager

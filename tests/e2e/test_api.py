@@ -29,7 +29,7 @@ from bot.visit_input import CUSTOMER_FIELDS, TELEGRAM_USER_ID_MAX, VISIT_FIELDS
 from bot.visits import SEND_SURVEY, VisitService
 from storage.jobs import JobQueue
 from storage.models import Customer, Job, Survey, Visit
-from tests.e2e.conftest import BUSINESS, running
+from tests.e2e.conftest import e2e_settings, running
 
 KEY = "key-one-0123456789abcdef"
 OTHER_KEY = "key-two-0123456789abcdef"
@@ -54,15 +54,7 @@ def a_visit(visit_id: str = "v-1", ref: str = "c-1", **fields: Any) -> dict[str,
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Overrides the e2e settings: API keys, and no quiet hours to reason about."""
-    return Settings(
-        _env_file=None,
-        database_url=database_url,
-        business_name=BUSINESS,
-        http_port=0,
-        shutdown_timeout=5,
-        api_keys=f"{KEY},{OTHER_KEY}",
-        quiet_hours="",
-    )
+    return e2e_settings(database_url, api_keys=f"{KEY},{OTHER_KEY}", quiet_hours="")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.visits import CustomerIn, VisitIn
 from storage.models import Customer, Job, JobState, Survey, SurveyState, VisitSource
 from storage.repositories import CustomerRepository, TelegramProfile
-from tests.e2e.conftest import BUSINESS, running
+from tests.e2e.conftest import e2e_settings, running
 
 # Quick retries: the mechanism is the same, the test just does not wait seconds for it.
 QUICK = RetryPolicy(attempts=6, base_delay=0.02, max_delay=0.2)
@@ -35,14 +35,7 @@ UNPACED = SendLimits(per_second=2000, burst=200, private_per_second=100, private
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=database_url,
-        business_name=BUSINESS,
-        http_port=0,
-        shutdown_timeout=5,
-        worker_poll_interval=0.05,
-    )
+    return e2e_settings(database_url, worker_poll_interval=0.05)
 
 
 @pytest.fixture
