@@ -44,18 +44,16 @@ import json
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import segno
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
-from storage.db import create_engine, create_session_factory
+from storage.db import create_engine, create_session_factory, insert_for
 from storage.models import LinkKind, LinkTarget, Setting
 
 if TYPE_CHECKING:
@@ -178,11 +176,6 @@ def _fingerprint(kind: LinkKind, *fields: str | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _insert_for(session: AsyncSession) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
-    """The dialect's INSERT, which has ON CONFLICT (both backends support it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 class Links:
     """Link targets in the database and the secret that signs them.
 
@@ -261,7 +254,7 @@ class Links:
     async def _payload_for(self, target: LinkTarget) -> str:
         signer = await self.signer()
         async with self._sessions.begin() as session:
-            insert = _insert_for(session)
+            insert = insert_for(session)
             target_id = await session.scalar(
                 insert(LinkTarget)
                 .values(
@@ -288,7 +281,7 @@ class Links:
         """The generated secret from the database, made on first use. Two processes starting
         at once both insert-if-absent and then read: they end up with the same secret."""
         async with self._sessions.begin() as session:
-            insert = _insert_for(session)
+            insert = insert_for(session)
             await session.execute(
                 insert(Setting)
                 .values(

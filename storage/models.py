@@ -150,6 +150,19 @@ class SentimentLabel(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class AnswerStage(enum.StrEnum):
+    """Where a customer's conversation about one answer stands: what the bot waits for next.
+
+    A high score: comment → done. A low score: reasons → comment → contact → done. Unsolicited
+    feedback is done at once (a later message within a short while adds to it).
+    """
+
+    REASONS = "reasons"  # reason chips offered, waiting for Done
+    COMMENT = "comment"  # asked for a comment, with Skip
+    CONTACT = "contact"  # asked "may a manager contact you?"
+    DONE = "done"
+
+
 class CaseState(enum.StrEnum):
     """open → taken → resolved → (confirmed | reopened); a reopened case can be taken again."""
 
@@ -366,6 +379,8 @@ class Answer(Base):
         CheckConstraint("score BETWEEN 0 AND 10", name="score_range"),
         CheckConstraint("unsolicited OR survey_id IS NOT NULL", name="survey_or_unsolicited"),
         Index(None, "created_at"),
+        # "Is this customer in the middle of a conversation?" on every message they send.
+        Index(None, "customer_id", "stage"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -390,6 +405,10 @@ class Answer(Base):
     )
     # Reason codes suggested by a model from the free text (shown to staff as suggestions).
     suggested_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    # What the bot waits for next, and the bot message whose buttons belong to that step (so a
+    # stale button is recognised and a finished step's buttons can be taken away).
+    stage: Mapped[AnswerStage | None] = mapped_column(_enum(AnswerStage, "answer_stage"))
+    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
     # When the customer reached the end of the conversation (None: stopped half-way).
     completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -8,23 +8,15 @@ so they are idempotent on both backends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_for
 from storage.models import AuditEntry, Customer, Role, RoleName, Setting, UTCDateTime
-
-
-def _insert_for(session: AsyncSession) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
-    """The dialect's INSERT, which has ON CONFLICT (both backends support it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -68,7 +60,7 @@ class CustomerRepository:
         their name and @username follow Telegram (people change them). `started_at` is set the
         first time, since from then on the bot may write to them.
         """
-        insert = _insert_for(self._session)
+        insert = insert_for(self._session)
         created_id = await self._session.scalar(
             insert(Customer)
             .values(
@@ -89,6 +81,7 @@ class CustomerRepository:
                 .values(
                     first_name=profile.first_name,
                     username=profile.username,
+                    language=func.coalesce(Customer.language, profile.language_code),
                     started_at=func.coalesce(Customer.started_at, literal(now, UTCDateTime())),
                 )
                 .execution_options(synchronize_session=False)
@@ -125,7 +118,7 @@ class RoleRepository:
         self, user_id: int, role: RoleName, *, granted_by: int | None, now: datetime
     ) -> bool:
         """Give the role; False if the user already had it (idempotent)."""
-        insert = _insert_for(self._session)
+        insert = insert_for(self._session)
         granted = await self._session.scalar(
             insert(Role)
             .values(user_id=user_id, role=role, granted_by=granted_by, created_at=now)
@@ -156,7 +149,7 @@ class SettingRepository:
         return await self._session.scalar(select(Setting.value).where(Setting.key == key))
 
     async def put(self, key: str, value: str, *, updated_by: int | None, now: datetime) -> None:
-        insert = _insert_for(self._session)
+        insert = insert_for(self._session)
         statement = insert(Setting).values(
             key=key, value=value, updated_by=updated_by, updated_at=now
         )

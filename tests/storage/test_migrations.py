@@ -117,4 +117,4 @@ def test_sync_upgrade_creates_the_sqlite_directory(tmp_path: Path) -> None:
 def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert migrate.head() == "0002"
+    assert migrate.head() == "0003"
