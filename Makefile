@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Reinstall whenever the declared dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench locales clean
 
 run: $(INSTALLED)
 	$(BIN)/hearback run
@@ -35,6 +35,18 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/jobqueue.py
 	scripts/with-postgres $(BIN)/python bench/jobqueue.py
+
+# Customer texts → translators: extract every `text(name, english)` (babel.cfg says where) into
+# bot/locales/hearback.pot, then merge it into each bot/locales/<locale>/LC_MESSAGES/hearback.po.
+# A new text arrives untranslated; a reworded one keeps its old translation marked fuzzy (unused
+# until a translator checks it). tests/unit/test_i18n.py lists what is left to translate. The
+# .pot is only replaced when more than its creation date changed, so a no-op run leaves no diff.
+locales: $(INSTALLED)
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k text:2 --no-default-keywords --no-location \
+	  --project=Hearback --copyright-holder=Hearback -o bot/locales/hearback.pot.new .
+	@if diff -q -I '^"POT-Creation-Date: ' bot/locales/hearback.pot bot/locales/hearback.pot.new >/dev/null 2>&1; \
+	  then rm bot/locales/hearback.pot.new; else mv bot/locales/hearback.pot.new bot/locales/hearback.pot; fi
+	$(BIN)/pybabel --quiet update -i bot/locales/hearback.pot -d bot/locales -D hearback --previous --ignore-obsolete
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \

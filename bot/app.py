@@ -26,14 +26,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.arrivals import LinkArrivals
 from bot.clock import Clock, SystemClock
+from bot.conversation import ConversationPolicy, ConversationService
 from bot.customers import CustomerService
+from bot.flood import FloodGuard
 from bot.http import build_http_app, start_http_server
+from bot.i18n import LocaleMiddleware, catalogues
 from bot.links import DeepLink, Links, personal_link
 from bot.policy import SurveyPolicy
+from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
+from bot.replies import Replies
 from bot.scheduler import Scheduler, SchedulerConfig
+from bot.sentiment import BaselineClassifier, warm_up
 from bot.settings import Settings
 from bot.surveys import SurveyService
+from bot.texts import Texts
 from bot.visits import VisitService
 from handlers import build_router
 from storage.db import create_engine, create_session_factory
@@ -146,6 +153,7 @@ class Application:
         )
         self.jobs = JobQueue(self.engine, clock=self.clock)
         self.policy = SurveyPolicy.from_settings(settings)
+        self.words = Texts(settings.business_name, default_locale=settings.default_language)
         self.visits = VisitService(
             self.session_factory,
             self.jobs,
@@ -161,15 +169,26 @@ class Application:
             self.policy,
             self.clock,
             self.bot,
-            business=settings.business_name,
+            words=self.words,
         )
         self.surveys.register(self.scheduler)
         self.links = Links.from_settings(self.session_factory, settings, self.clock)
         self.in_flight = InFlightUpdates()
+        self.customers = CustomerService(self.session_factory, self.clock, self.jobs)
+        self.conversation = ConversationService(
+            self.session_factory,
+            self.clock,
+            BaselineClassifier(),
+            ConversationPolicy.from_settings(settings),
+        )
         self.dispatcher = Dispatcher(
             settings=settings,
             clock=self.clock,
-            customers=CustomerService(self.session_factory, self.clock, self.jobs),
+            words=self.words,
+            replies=Replies(self.words, self.policy.zone_for),
+            conversation=self.conversation,
+            privacy=PrivacyService(self.session_factory, self.clock),
+            customers=self.customers,
             arrivals=LinkArrivals(
                 self.session_factory,
                 self.links,
@@ -181,6 +200,12 @@ class Application:
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
         self.dispatcher.update.outer_middleware(OnePerChat())
+        # After OnePerChat: the customer's language is read in turn with their other updates.
+        self.locales = LocaleMiddleware(
+            catalogues(), self.customers.language_of, default=settings.default_language
+        )
+        self.dispatcher.update.outer_middleware(self.locales)
+        self.dispatcher.message.outer_middleware(FloodGuard())
         # Extra routers go first so they can take updates the catch-all handlers would swallow.
         self.dispatcher.include_routers(*extra_routers, build_router())
         self.stop_requested = asyncio.Event()
@@ -211,6 +236,9 @@ class Application:
         self.http_url = f"http://{host}:{port}"
         try:
             me = await self.bot.me()
+            await self.conversation.ensure_reasons()
+            # TextBlob and the language model load in ~0.4 s: before the first comment, not in it.
+            await asyncio.to_thread(warm_up)
             log.info("Bot @%s is running; HTTP server on %s", me.username, self.http_url)
             # What is alive now (aiogram's models, the app) lives as long as the process: keep
             # it out of the collector's full passes, which otherwise stall the event loop ~250 ms

@@ -47,6 +47,7 @@ from bot.clock import Clock
 from bot.customers import customer_started, release_waiting_surveys
 from bot.links import Links, LocationLink, PersonalLink
 from bot.policy import SkipReason, SurveyPolicy
+from bot.texts import Texts
 from bot.visits import CustomerIn, VisitIn, VisitService
 from storage.jobs import JobQueue
 from storage.models import Base, Customer, SurveyState, UTCDateTime, VisitSource
@@ -69,7 +70,7 @@ def link_visit_id(telegram_user_id: int, message_id: int, sent_at: datetime) -> 
 class VisitNoted:
     """A location link recorded a visit (or found it recorded, for a re-delivered update)."""
 
-    name: str
+    name: str | None  # the first name, when known
     location: str
     created: bool
     #: When the survey will be sent, in the customer's time zone; None when it will not be.
@@ -84,7 +85,7 @@ class VisitNoted:
 class Linked:
     """A personal link bound this person to the business's customer (or already had)."""
 
-    name: str
+    name: str | None
     #: True when the person had not started the bot before.
     first_start: bool
     #: Waiting surveys whose send job is now due.
@@ -95,7 +96,7 @@ class Linked:
 class LinkNotUsable:
     """The payload led nowhere the person may go: registered as by a plain /start."""
 
-    name: str
+    name: str | None
     is_new: bool
 
 
@@ -329,49 +330,48 @@ async def _mark_started(
     )
 
 
-def _name(customer: Customer | None, profile: TelegramProfile) -> str:
-    return profile.first_name or (customer.first_name if customer else None) or "there"
+def _name(customer: Customer | None, profile: TelegramProfile) -> str | None:
+    return profile.first_name or (customer.first_name if customer else None)
 
 
 # -------------------------------------------------------------------------------- replies
 
 
-def link_reply(outcome: LinkOutcome, business: str) -> str:
-    """What the customer reads after pressing Start on a link."""
+def link_reply(outcome: LinkOutcome, words: Texts, locale: str) -> str:
+    """What the customer reads after pressing Start on a link, in their language."""
+    name = words.name(outcome.name, locale)
     if isinstance(outcome, VisitNoted):
         if outcome.ask_at is not None:
-            return texts.render(
+            return words.render(
                 texts.VISIT_NOTED_ASK_AT,
-                name=outcome.name,
+                locale,
+                name=name,
                 location=outcome.location,
-                when=_when(outcome.ask_at, outcome.today),
+                when=_when(outcome.ask_at, outcome.today, words, locale),
             )
         template = (
             texts.VISIT_NOTED_ASKED_RECENTLY
             if outcome.skip_reason == SkipReason.COOLDOWN
             else texts.VISIT_NOTED
         )
-        return texts.render(template, name=outcome.name, location=outcome.location)
+        return words.render(template, locale, name=name, location=outcome.location)
     if isinstance(outcome, Linked):
         template = texts.PERSONAL_LINKED if outcome.first_start else texts.PERSONAL_LINKED_AGAIN
-        return texts.render(template, name=outcome.name, business=business)
+        return words.render(template, locale, name=name)
     greeting = texts.GREETING if outcome.is_new else texts.GREETING_AGAIN
     return "\n\n".join(
-        [
-            texts.render(greeting, name=outcome.name, business=business),
-            texts.render(texts.LINK_NOT_USABLE, business=business),
-        ]
+        [words.render(greeting, locale, name=name), words.render(texts.LINK_NOT_USABLE, locale)]
     )
 
 
-def _when(ask_at: datetime, today: date) -> str:
+def _when(ask_at: datetime, today: date, words: Texts, locale: str) -> str:
     """When the survey comes, as the customer's own clock and calendar say it: e.g. "at about
     14:30", "tomorrow at about 09:00" or "on Monday 12 January at about 09:00"."""
     clock_time = f"{ask_at:%H:%M}"
     days = (ask_at.date() - today).days
     if days <= 0:
-        return texts.render(texts.WHEN_TODAY, time=clock_time)
+        return words.render(texts.WHEN_TODAY, locale, time=clock_time)
     if days == 1:
-        return texts.render(texts.WHEN_TOMORROW, time=clock_time)
-    day = f"{ask_at:%A} {ask_at.day} {ask_at:%B}"
-    return texts.render(texts.WHEN_LATER, day=day, time=clock_time)
+        return words.render(texts.WHEN_TOMORROW, locale, time=clock_time)
+    day = words.weekday_and_date(ask_at, locale)
+    return words.render(texts.WHEN_LATER, locale, day=day, time=clock_time)

@@ -6,17 +6,39 @@ kind of button, and the fields follow, separated by ``:``. aiogram's `CallbackDa
 parses them, and its filter (``ScoreCallback.filter()``) routes taps to the right handler.
 
 Sizes: ``sc:<survey id>:<score>`` is at most 3 + 19 + 1 + 2 = 25 bytes even for the largest
-64-bit survey id, far inside the limit (a test packs the extremes).
+64-bit survey id, and ``rs:<answer id>:<reason id>`` at most 42, far inside the limit (a test
+packs the extremes).
+
+Nothing in callback data is trusted: anyone can send any bytes as a "tap". Each handler checks
+that the answer or survey named belongs to the person tapping and is at the step the button is
+for, and answers anything else with a short polite notice.
 """
 
 from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from storage.models import SurveyScale
 
-__all__ = ["SCORES", "ScoreCallback", "score_keyboard"]
+__all__ = [
+    "SCORES",
+    "Chip",
+    "Confirm",
+    "ConfirmCallback",
+    "LanguageCallback",
+    "ReasonCallback",
+    "ScoreCallback",
+    "Step",
+    "StepCallback",
+    "one_row",
+    "reasons_keyboard",
+    "score_keyboard",
+    "step_button",
+]
 
 #: The scores each scale offers, lowest first.
 SCORES: dict[SurveyScale, range] = {
@@ -50,3 +72,71 @@ def score_keyboard(survey_id: int, scale: SurveyScale) -> InlineKeyboardMarkup:
             for row in rows
         ]
     )
+
+
+class ReasonCallback(CallbackData, prefix="rs"):
+    """A reason chip of one answer: tapping it selects or clears reason ``reason_id``."""
+
+    answer_id: int
+    reason_id: int
+
+
+class Step(enum.StrEnum):
+    DONE = "d"  # the reasons are chosen
+    SKIP = "s"  # no comment
+    CONTACT_YES = "y"
+    CONTACT_NO = "n"
+
+
+class StepCallback(CallbackData, prefix="st"):
+    """A button that moves one answer's conversation on (see `Step`)."""
+
+    answer_id: int
+    step: Step
+
+
+class Confirm(enum.StrEnum):
+    STOP = "stop"
+    FORGET = "forget"
+
+
+class ConfirmCallback(CallbackData, prefix="cf"):
+    """Yes or No to a question that needs confirming (/stop, /forget)."""
+
+    what: Confirm
+    yes: bool
+
+
+class LanguageCallback(CallbackData, prefix="lg"):
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chip:
+    reason_id: int
+    label: str
+    selected: bool
+
+
+def reasons_keyboard(answer_id: int, chips: list[Chip], done: str) -> InlineKeyboardMarkup:
+    """The reason chips two to a row (a tapped one marked ✓), then Done."""
+    buttons = [
+        InlineKeyboardButton(
+            text=f"✓ {chip.label}" if chip.selected else chip.label,
+            callback_data=ReasonCallback(answer_id=answer_id, reason_id=chip.reason_id).pack(),
+        )
+        for chip in chips
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([step_button(answer_id, Step.DONE, done)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def step_button(answer_id: int, step: Step, label: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=label, callback_data=StepCallback(answer_id=answer_id, step=step).pack()
+    )
+
+
+def one_row(*buttons: InlineKeyboardButton) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[list(buttons)])

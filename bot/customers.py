@@ -18,7 +18,7 @@ from storage.repositories import CustomerRepository, TelegramProfile
 @dataclass(frozen=True, slots=True)
 class Arrival:
     customer_id: int
-    name: str
+    name: str | None  # the first name, when known
     is_new: bool
 
 
@@ -53,8 +53,26 @@ class CustomerService:
             customer, created = await customer_started(
                 session, profile, now=self._clock.now(), jobs=self._jobs
             )
-            return Arrival(
-                customer_id=customer.id, name=customer.first_name or "there", is_new=created
+            return Arrival(customer_id=customer.id, name=customer.first_name, is_new=created)
+
+    async def language_of(self, telegram_user_id: int) -> str | None:
+        """The language the customer chose (or their Telegram app's, kept when they came)."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Customer.language).where(Customer.telegram_user_id == telegram_user_id)
+            )
+
+    async def set_language(self, profile: TelegramProfile, language: str) -> None:
+        """/language: from now on the customer reads ``language``."""
+        async with self._sessions.begin() as session:
+            customer, _ = await CustomerRepository(session).get_or_create_by_telegram(
+                profile, now=self._clock.now()
+            )
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer.id)
+                .values(language=language)
+                .execution_options(synchronize_session=False)
             )
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.values import (
@@ -132,6 +132,28 @@ class Settings(BaseSettings):
     survey_reminder: timedelta = Field(
         default=Duration(hours=24),
         description="One reminder this long after an unanswered survey; 0 for none",
+    )
+    low_score: int | None = Field(
+        default=None,
+        ge=0,
+        le=9,
+        description="Highest score counted as low (apology, reasons, a case); empty: 3 csat, 6 nps",
+    )
+    review_url: str = Field(
+        default="",
+        description="Public review page offered after a high score (https://…); empty for none",
+    )
+    sla_first_response: timedelta = Field(
+        default=Duration(hours=24),
+        description="Time for staff to first answer an unhappy customer",
+    )
+    sla_contact_requested: timedelta = Field(
+        default=Duration(hours=1),
+        description="Time for staff to first answer a customer who asked to be contacted",
+    )
+    default_language: Literal["en", "zh_Hans"] = Field(
+        default="en",
+        description="Language for customers whose Telegram language has no translation",
     )
     paid_broadcast: bool = Field(
         default=False,
@@ -263,6 +285,47 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> object:
         return parse_duration(value)
 
+    @field_validator("sla_first_response", "sla_contact_requested", mode="before")
+    @classmethod
+    def _sla_duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("sla_first_response", "sla_contact_requested")
+    @classmethod
+    def _sla_positive(cls, value: timedelta) -> timedelta:
+        if not value:
+            raise ValueError("must be longer than 0, e.g. 24h")
+        return value
+
+    @field_validator("low_score", mode="before")
+    @classmethod
+    def _blank_means_default(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _low_score_fits_scale(self) -> Settings:
+        # The top scores must stay high: on 1–5 at most 4 is "low", on 0–10 at most 9.
+        top = 4 if self.survey_scale == "csat" else 9
+        bottom = 1 if self.survey_scale == "csat" else 0
+        if self.low_score is not None and not bottom <= self.low_score <= top:
+            raise ValueError(
+                f"LOW_SCORE must be {bottom}-{top} with SURVEY_SCALE={self.survey_scale}"
+            )
+        return self
+
+    @field_validator("review_url")
+    @classmethod
+    def _review_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, or empty for none")
+        return value
+
     @field_validator("job_lease", "job_retry_delay", mode="before")
     @classmethod
     def _job_duration(cls, value: object) -> object:
@@ -304,6 +367,13 @@ class Settings(BaseSettings):
         return value.strip().upper() if isinstance(value, str) else value
 
     @property
+    def low_score_limit(self) -> int:
+        """LOW_SCORE, or its default for the scale."""
+        if self.low_score is not None:
+            return self.low_score
+        return 3 if self.survey_scale == "csat" else 6
+
+    @property
     def sandbox(self) -> bool:
         """No token: the bot runs against the embedded emulator instead of Telegram."""
         return self.bot_token is None
@@ -338,12 +408,14 @@ def describe_errors(error: ValidationError) -> str:
     """One line per wrong variable: its name, what was wrong, what is allowed."""
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "literal_error":
             allowed = item.get("ctx", {}).get("expected", "")
             message = f"must be one of {allowed}"
-        lines.append(f"{env_name(field)}: {message}")
+        if not item["loc"]:  # a rule across variables names them itself
+            lines.append(message)
+            continue
+        lines.append(f"{env_name(str(item['loc'][0]))}: {message}")
     return "\n".join(lines)
 
 

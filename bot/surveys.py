@@ -66,6 +66,7 @@ from bot.policy import (
 )
 from bot.ratelimit import broadcast
 from bot.scheduler import Scheduler, run_to_completion
+from bot.texts import Texts
 from bot.visits import EXPIRE_SURVEY, SEND_SURVEY
 from storage.jobs import ClaimedJob, JobQueue
 from storage.models import Customer, Survey, SurveyScale, SurveyState, Visit
@@ -83,6 +84,7 @@ __all__ = [
     "compose_survey",
     "expiry_job_key",
     "reminder_job_key",
+    "survey_question",
     "visit_day",
 ]
 
@@ -152,38 +154,31 @@ class SurveyMessage:
     keyboard: InlineKeyboardMarkup
 
 
-def visit_day(occurred_at: datetime, now: datetime, zone: tzinfo) -> str:
+def visit_day(occurred_at: datetime, now: datetime, zone: tzinfo, words: Texts, locale: str) -> str:
     """When the visit was, as the customer says it where they are: "today", "yesterday",
     "on Monday" within the week, else "on 3 January"."""
     visited = occurred_at.astimezone(zone).date()
     days = (now.astimezone(zone).date() - visited).days
     if days <= 0:
-        return texts.SURVEY_TODAY
+        return words.render(texts.SURVEY_TODAY, locale)
     if days == 1:
-        return texts.SURVEY_YESTERDAY
+        return words.render(texts.SURVEY_YESTERDAY, locale)
     if days < 7:
-        return texts.SURVEY_ON_WEEKDAY.format(weekday=texts.WEEKDAYS[visited.weekday()])
-    return texts.SURVEY_ON_DATE.format(day=visited.day, month=texts.MONTHS[visited.month - 1])
+        return words.render(texts.SURVEY_ON_WEEKDAY, locale, weekday=words.weekday(visited, locale))
+    return words.render(texts.SURVEY_ON_DATE, locale, date=words.date(visited, locale))
 
 
-def compose_survey(
-    survey_id: int,
-    scale: SurveyScale,
-    visit: Visit,
-    customer: Customer,
-    *,
-    business: str,
-    now: datetime,
-    zone: tzinfo,
-) -> SurveyMessage:
-    """The survey message: the customer by first name, the place or service and the day of
-    the visit, and the score buttons of the survey's scale."""
+def survey_question(
+    visit: Visit, customer: Customer, *, words: Texts, now: datetime, zone: tzinfo
+) -> str:
+    """The question, in the customer's language: their first name, the place or service, and
+    the day of the visit."""
+    locale = words.locale_for(customer.language)
     values = {
-        "name": (customer.first_name or "").strip() or texts.SURVEY_NAME_UNKNOWN,
+        "name": words.name(customer.first_name, locale),
         "location": (visit.location or "").strip(),
         "service": (visit.service or "").strip(),
-        "business": business,
-        "when": visit_day(visit.occurred_at, now, zone),
+        "when": visit_day(visit.occurred_at, now, zone, words, locale),
     }
     if values["location"] and values["service"]:
         question = texts.SURVEY_SERVICE_AT_LOCATION
@@ -193,8 +188,24 @@ def compose_survey(
         question = texts.SURVEY_SERVICE
     else:
         question = texts.SURVEY_AT_BUSINESS
+    return words.render(question, locale, **values)
+
+
+def compose_survey(
+    survey_id: int,
+    scale: SurveyScale,
+    visit: Visit,
+    customer: Customer,
+    *,
+    words: Texts,
+    now: datetime,
+    zone: tzinfo,
+) -> SurveyMessage:
+    """The survey message: the question, the hint of the survey's scale, the score buttons."""
+    locale = words.locale_for(customer.language)
+    question = survey_question(visit, customer, words=words, now=now, zone=zone)
     hint = texts.SURVEY_HINT_NPS if scale is SurveyScale.NPS else texts.SURVEY_HINT_CSAT
-    text = f"{question.format(**values)}\n\n{hint.format(**values)}"
+    text = f"{question}\n\n{words.render(hint, locale)}"
     return SurveyMessage(text=text, keyboard=score_keyboard(survey_id, scale))
 
 
@@ -210,14 +221,14 @@ class SurveyService:
         clock: Clock,
         bot: MessageSender,
         *,
-        business: str,
+        words: Texts,
     ) -> None:
         self._sessions = sessions
         self._jobs = jobs
         self._policy = policy
         self._clock = clock
         self._bot = bot
-        self._business = business
+        self._words = words
 
     def register(self, scheduler: Scheduler) -> None:
         """Give the scheduler this service's job kinds."""
@@ -284,7 +295,7 @@ class SurveyService:
             return Outcome.WAITING
         zone = self._policy.zone_for(customer.timezone)
         message = compose_survey(
-            survey.id, survey.scale, visit, customer, business=self._business, now=now, zone=zone
+            survey.id, survey.scale, visit, customer, words=self._words, now=now, zone=zone
         )
         try:
             with broadcast():
@@ -342,8 +353,9 @@ class SurveyService:
         async with self._sessions.begin() as session:
             if not await SurveyRepository(session).mark_reminded(survey.id, at=now):
                 return Outcome.NOTHING
-        name = (customer.first_name or "").strip() or texts.SURVEY_NAME_UNKNOWN
-        text = texts.SURVEY_REMINDER.format(name=name, business=self._business)
+        locale = self._words.locale_for(customer.language)
+        name = self._words.name(customer.first_name, locale)
+        text = self._words.render(texts.SURVEY_REMINDER, locale, name=name)
         reply = ReplyParameters(message_id=survey.message_id, allow_sending_without_reply=True)
         try:
             with broadcast():

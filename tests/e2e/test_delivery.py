@@ -14,66 +14,15 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot.app import Application
 from bot.clock import FakeClock
-from bot.emulator import BotAccount, Emulator, Limits, SimUser
-from bot.ratelimit import RateLimiter, RetryPolicy, SendLimits
-from bot.settings import Settings
+from bot.emulator import BotAccount, Emulator, Limits
+from bot.ratelimit import RateLimiter
 from bot.visits import CustomerIn, VisitIn
 from storage.models import Customer, Job, JobState, Survey, SurveyState, VisitSource
-from storage.repositories import CustomerRepository, TelegramProfile
-from tests.e2e.conftest import e2e_settings, running
-
-# Quick retries: the mechanism is the same, the test just does not wait seconds for it.
-QUICK = RetryPolicy(attempts=6, base_delay=0.02, max_delay=0.2)
-# For tests not about pacing: far above anything they send.
-UNPACED = SendLimits(per_second=2000, burst=200, private_per_second=100, private_burst=10)
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return e2e_settings(database_url, worker_poll_interval=0.05)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()  # Monday 2026-01-05 12:00 UTC
-
-
-async def customers(
-    app: Application, emulator: Emulator, bot: BotAccount, count: int, *, prefix: str = "Guest"
-) -> list[SimUser]:
-    """People who pressed Start (as Telegram and the bot both know) — set up directly, so the
-    only messages in the test are surveys."""
-    people = [emulator.add_user(first_name=f"{prefix}{n}") for n in range(count)]
-    async with app.session_factory.begin() as session:
-        repository = CustomerRepository(session)
-        for person in people:
-            person.started.add(bot.id)
-            await repository.get_or_create_by_telegram(
-                TelegramProfile(user_id=person.id, first_name=person.first_name),
-                now=app.clock.now() - timedelta(days=1),
-            )
-    return people
-
-
-async def visits_due_now(app: Application, people: list[SimUser]) -> None:
-    """One visit each, two hours ago, so each survey is due now."""
-    await app.visits.record_many(
-        [
-            VisitIn(
-                visit_id=f"visit-{person.id}",
-                customer=CustomerIn(telegram_user_id=person.id),
-                occurred_at=app.clock.now() - timedelta(hours=2),
-                source=VisitSource.API,
-                location="Downtown",
-            )
-            for person in people
-        ]
-    )
+from tests.e2e.conftest import QUICK, UNPACED, customers, running, visits_due_now
 
 
 def deliveries(emulator: Emulator) -> Counter[int]:

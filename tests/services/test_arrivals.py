@@ -17,6 +17,7 @@ from bot.arrivals import LinkArrivals, Linked, LinkNotUsable, VisitNoted, link_r
 from bot.customers import CustomerService
 from bot.links import Links
 from bot.policy import SurveyPolicy
+from bot.texts import Texts
 from bot.visits import SEND_SURVEY, CustomerIn, VisitIn, VisitService, send_job_key
 from storage.jobs import JobQueue
 from storage.models import (
@@ -33,6 +34,7 @@ from storage.models import (
 
 NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday; the FakeClock starts here
 BUSINESS = "Rice Shop"
+WORDS = Texts(BUSINESS)
 _message_ids = itertools.count(100)
 
 
@@ -109,7 +111,7 @@ async def test_a_scan_records_a_visit_and_says_when_the_survey_comes(
         today=date(2026, 1, 5),
         skip_reason=None,
     )
-    assert link_reply(outcome, BUSINESS) == (
+    assert link_reply(outcome, WORDS, "en") == (
         "Thank you, Anna! I will ask you about your visit to Downtown at about 14:00."
     )
     visit = await session.scalar(select(Visit))
@@ -139,7 +141,7 @@ async def test_every_scan_is_a_new_visit_and_the_cooldown_is_told_kindly(
     assert second.created
     assert second.ask_at is None
     assert second.skip_reason == "cooldown"
-    assert link_reply(second, BUSINESS) == texts.render(
+    assert link_reply(second, WORDS, "en") == texts.render(
         texts.VISIT_NOTED_ASKED_RECENTLY, name="Anna", location="Downtown"
     )
     assert await count(session, Visit) == 2
@@ -154,7 +156,7 @@ async def test_the_time_is_told_on_the_customers_own_clock(arrivals, links, sess
     outcome = await press(arrivals, payload)
     # 12:00 UTC is 07:00 in New York; two hours later is 09:00 there.
     assert outcome.ask_at.utcoffset() == timedelta(hours=-5)
-    assert link_reply(outcome, BUSINESS).endswith("at about 09:00.")
+    assert link_reply(outcome, WORDS, "en").endswith("at about 09:00.")
 
 
 async def test_an_evening_scan_is_asked_tomorrow_in_the_business_time_zone(
@@ -172,7 +174,7 @@ async def test_an_evening_scan_is_asked_tomorrow_in_the_business_time_zone(
     # 12:00 UTC is 21:00 in Tokyo: two hours later is quiet, so 09:00 the next morning.
     outcome = await press(arrivals, await links.location_payload("Ginza"))
     assert outcome.today == date(2026, 1, 5)
-    assert link_reply(outcome, BUSINESS) == (
+    assert link_reply(outcome, WORDS, "en") == (
         "Thank you, Anna! I will ask you about your visit to Ginza tomorrow at about 09:00."
     )
 
@@ -186,7 +188,7 @@ def test_a_survey_days_away_is_told_with_its_day() -> None:
         today=date(2026, 1, 5),
         skip_reason=None,
     )
-    assert link_reply(outcome, BUSINESS) == (
+    assert link_reply(outcome, WORDS, "en") == (
         "Thank you, Li! I will ask you about your visit to Harbour on Thursday 8 January "
         "at about 09:00."
     )
@@ -199,7 +201,7 @@ async def test_an_opted_out_customer_is_thanked_without_a_promise(arrivals, link
     await session.commit()
     outcome = await press(arrivals, payload)
     assert outcome.skip_reason == "opted_out"
-    assert link_reply(outcome, BUSINESS) == "Thank you, Anna! Your visit to Downtown is noted."
+    assert link_reply(outcome, WORDS, "en") == "Thank you, Anna! Your visit to Downtown is noted."
 
 
 async def test_pressing_start_makes_a_blocked_customer_reachable_again(
@@ -222,13 +224,13 @@ async def test_an_unusable_payload_is_a_plain_start_with_a_note(
 ) -> None:
     outcome = await press(arrivals, payload, name="Omar")
     assert outcome == LinkNotUsable(name="Omar", is_new=True)
-    reply = link_reply(outcome, BUSINESS)
+    reply = link_reply(outcome, WORDS, "en")
     assert reply.startswith("Hello, Omar! Thank you for starting me.")
     assert reply.endswith(texts.render(texts.LINK_NOT_USABLE, business=BUSINESS))
     assert await count(session, Customer) == 1
     assert await count(session, Visit) == 0
     again = await press(arrivals, payload, name="Omar")
-    assert link_reply(again, BUSINESS).startswith("Welcome back, Omar!")
+    assert link_reply(again, WORDS, "en").startswith("Welcome back, Omar!")
 
 
 # ------------------------------------------------------------------------- personal links
@@ -258,7 +260,7 @@ async def test_a_personal_link_binds_the_customer_and_releases_due_surveys(
     outcome = await press(arrivals, await links.personal_payload("c-42"))
 
     assert outcome == Linked(name="Anna", first_start=True, released=1)
-    assert link_reply(outcome, BUSINESS).startswith("Hello, Anna! Thank you for starting me.")
+    assert link_reply(outcome, WORDS, "en").startswith("Hello, Anna! Thank you for starting me.")
     customer = await session.scalar(
         select(Customer)
         .where(Customer.external_ref == "c-42")
@@ -299,7 +301,7 @@ async def test_pressing_ones_own_link_again_is_welcomed_back(arrivals, links, se
     first = await press(arrivals, payload)
     again = await press(arrivals, payload)
     assert first.first_start and not again.first_start
-    assert link_reply(again, BUSINESS).startswith("Welcome back, Anna! You are all set")
+    assert link_reply(again, WORDS, "en").startswith("Welcome back, Anna! You are all set")
     assert await count(session, Customer) == 1
 
 
@@ -314,8 +316,8 @@ async def test_someone_elses_personal_link_is_refused_without_details(
     forged = await press(arrivals, payload[:-1] + "A", user_id=3003, name="Bob")
 
     assert replayed == LinkNotUsable(name="Bob", is_new=True)
-    reply = link_reply(replayed, BUSINESS)
-    assert reply == link_reply(forged, BUSINESS)
+    reply = link_reply(replayed, WORDS, "en")
+    assert reply == link_reply(forged, WORDS, "en")
     assert "Anna" not in reply and "c-42" not in reply and "Harbour" not in reply
     owner = await session.scalar(select(Customer).where(Customer.external_ref == "c-42"))
     assert owner.telegram_user_id == 1001

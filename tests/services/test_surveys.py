@@ -32,6 +32,7 @@ from bot.surveys import (
     reminder_job_key,
     visit_day,
 )
+from bot.texts import Texts
 from bot.values import QuietHours, parse_quiet_hours
 from bot.visits import SEND_SURVEY, CustomerIn, VisitIn, VisitService
 from storage.jobs import JobQueue
@@ -113,7 +114,7 @@ def jobs(engine, clock) -> JobQueue:
 
 @pytest.fixture
 def service(session_factory, jobs, policy, clock, telegram) -> SurveyService:
-    return SurveyService(session_factory, jobs, policy, clock, telegram, business=BUSINESS)
+    return SurveyService(session_factory, jobs, policy, clock, telegram, words=Texts(BUSINESS))
 
 
 @pytest.fixture
@@ -385,7 +386,7 @@ def test_an_nps_survey_offers_0_to_10_in_two_rows_and_asks_about_recommending() 
     visit = Visit(location="Downtown", occurred_at=VISITED)
     customer = Customer(first_name="Anna")
     message = compose_survey(
-        42, SurveyScale.NPS, visit, customer, business=BUSINESS, now=NOON, zone=UTC
+        42, SurveyScale.NPS, visit, customer, words=Texts(BUSINESS), now=NOON, zone=UTC
     )
     rows = [[button.text for button in row] for row in message.keyboard.inline_keyboard]
     assert rows == [[str(n) for n in range(6)], [str(n) for n in range(6, 11)]]
@@ -413,7 +414,7 @@ def test_an_nps_survey_offers_0_to_10_in_two_rows_and_asks_about_recommending() 
 def test_the_day_of_the_visit_is_said_as_the_customer_would_say_it(
     visited: datetime, now: datetime, zone: str, said: str
 ) -> None:
-    assert visit_day(visited, now, ZoneInfo(zone)) == said
+    assert visit_day(visited, now, ZoneInfo(zone), Texts(BUSINESS), "en") == said
 
 
 def test_score_callback_data_stays_well_inside_telegrams_64_bytes() -> None:
@@ -483,7 +484,7 @@ async def test_a_reminder_running_late_into_quiet_hours_waits_for_the_morning(
     session_factory, jobs, clock, telegram, visits
 ) -> None:
     quiet = SurveyPolicy(quiet_hours=parse_quiet_hours("21:00-09:00"))
-    service = SurveyService(session_factory, jobs, quiet, clock, telegram, business=BUSINESS)
+    service = SurveyService(session_factory, jobs, quiet, clock, telegram, words=Texts(BUSINESS))
     survey_id = await sent_survey(service, visits, session_factory, clock)
     clock.set(datetime(2026, 1, 6, 22, 0, tzinfo=UTC))  # the job ran late, at 22:00
 
