@@ -25,6 +25,7 @@ from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.arrivals import LinkArrivals
+from bot.cases import CasePolicy, CaseService
 from bot.clock import Clock, SystemClock
 from bot.conversation import ConversationPolicy, ConversationService
 from bot.customers import CustomerService
@@ -36,9 +37,11 @@ from bot.policy import SurveyPolicy
 from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
 from bot.replies import Replies
+from bot.roles import Roles
 from bot.scheduler import Scheduler, SchedulerConfig
 from bot.sentiment import BaselineClassifier, warm_up
 from bot.settings import Settings
+from bot.staffchats import Routing, StaffAccess, StaffChatService
 from bot.surveys import SurveyService
 from bot.texts import Texts
 from bot.visits import VisitService
@@ -181,6 +184,25 @@ class Application:
             BaselineClassifier(),
             ConversationPolicy.from_settings(settings),
         )
+        # Staff chats: where cases go (routing) and who may act on them there.
+        self.roles = Roles(self.session_factory, settings.admin_ids)
+        self.staff_chats = StaffChatService(self.session_factory, self.clock, self.bot)
+        self.routing = Routing()
+        self.staff_access = StaffAccess(self.bot, self.roles)
+        self.cases = CaseService(
+            self.session_factory,
+            self.jobs,
+            self.clock,
+            self.bot,
+            self.words,
+            routing=self.routing,
+            access=self.staff_access,
+            admins=self.roles,
+            policy=CasePolicy.from_settings(settings),
+            zone_for=self.policy.zone_for,
+        )
+        self.cases.register(self.scheduler)
+        self.conversation.cases = self.cases
         self.dispatcher = Dispatcher(
             settings=settings,
             clock=self.clock,
@@ -197,6 +219,10 @@ class Application:
                 self.policy,
                 self.clock,
             ),
+            roles=self.roles,
+            staff_chats=self.staff_chats,
+            staff_access=self.staff_access,
+            cases=self.cases,
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
         self.dispatcher.update.outer_middleware(OnePerChat())

@@ -26,10 +26,14 @@ from storage.models import SurveyScale
 
 __all__ = [
     "SCORES",
+    "CaseAction",
+    "CaseCallback",
     "Chip",
     "Confirm",
     "ConfirmCallback",
+    "FollowupCallback",
     "LanguageCallback",
+    "OfferCallback",
     "ReasonCallback",
     "ScoreCallback",
     "Step",
@@ -140,3 +144,31 @@ def step_button(answer_id: int, step: Step, label: str) -> InlineKeyboardButton:
 
 def one_row(*buttons: InlineKeyboardButton) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[list(buttons)])
+
+
+class CaseAction(enum.StrEnum):
+    TAKE = "t"
+    RESOLVE = "r"
+    REOPEN = "o"
+    FULL_TEXT = "f"
+
+
+class CaseCallback(CallbackData, prefix="cs"):
+    """A button on a case card in a staff chat."""
+
+    case_id: int
+    action: CaseAction
+
+
+class OfferCallback(CallbackData, prefix="co"):
+    """What was offered when resolving a case (the second step of Resolve)."""
+
+    case_id: int
+    offer: str  # a CaseOffer value
+
+
+class FollowupCallback(CallbackData, prefix="fu"):
+    """The customer's answer to "Was this put right?"."""
+
+    case_id: int
+    yes: bool

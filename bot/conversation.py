@@ -33,6 +33,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -99,6 +100,7 @@ class Result(enum.StrEnum):
     CLOSED = "closed"  # the survey expired, failed or was skipped
     STEP_DONE = "step_done"  # a button of a step the conversation has left
     NOT_USABLE = "not_usable"  # forged, malformed, someone else's
+    RELAY = "relay"  # words for the staff working on the customer's case: `Turn.case_id`
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class Turn:
     # When a manager will look into it (or contact them): the case's first-response time.
     deadline: datetime | None = None
     review_url: str = ""
+    case_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -201,6 +204,14 @@ def case_severity(trigger: CaseTrigger, score: int | None, scale: SurveyScale | 
     return CaseSeverity.MEDIUM
 
 
+class CaseHooks(Protocol):
+    """What the cases side wants to know, inside the conversation's transaction."""
+
+    async def opened(self, session: AsyncSession, case_id: int, *, urgent: bool) -> None: ...
+
+    async def changed(self, session: AsyncSession, case_id: int) -> None: ...
+
+
 class ConversationService:
     def __init__(
         self,
@@ -208,11 +219,13 @@ class ConversationService:
         clock: Clock,
         classifier: Classifier,
         policy: ConversationPolicy,
+        cases: CaseHooks | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._classifier = classifier
         self.policy = policy
+        self.cases = cases
 
     # -- a score -------------------------------------------------------------------------------
 
@@ -335,6 +348,10 @@ class ConversationService:
                 stages=(AnswerStage.REASONS, AnswerStage.COMMENT),
             )
             if answer_id is None:
+                # Nothing asked: while a case is being worked on, words go to its staff.
+                case = await CaseRepository(session).active_with_card(customer.id)
+                if case is not None:
+                    return Turn(Result.RELAY, case_id=case.id, **_person(customer))
                 answer_id = await answers.latest_open(
                     customer.id,
                     since=now - FOLLOW_ON,
@@ -419,6 +436,9 @@ class ConversationService:
                 answer_id, from_stage=from_stage, to_stage=target, now=now, **values
             ):
                 return Turn(Result.STEP_DONE, answer_id=answer_id)
+            case = await CaseRepository(session).for_answer(answer_id)
+            if case is not None and self.cases is not None:
+                await self.cases.changed(session, case.id)
             chips = (
                 await self._chips(session, answer_id) if from_stage is AnswerStage.REASONS else ()
             )
@@ -572,7 +592,11 @@ class ConversationService:
             )
             return mark.first_response_due_at
         case = await CaseRepository(session).for_answer(answer.id)
-        return case.first_response_due_at if case is not None else None
+        if case is None:
+            return None
+        if self.cases is not None:
+            await self.cases.changed(session, case.id)
+        return case.first_response_due_at
 
     async def _mark_case(
         self,
@@ -589,7 +613,7 @@ class ConversationService:
             if trigger is CaseTrigger.CONTACT_REQUESTED
             else self.policy.sla_first_response
         )
-        return await CaseRepository(session).mark(
+        mark = await CaseRepository(session).mark(
             answer_id=answer_id,
             customer_id=customer_id,
             trigger=trigger,
@@ -597,6 +621,13 @@ class ConversationService:
             first_response_due_at=now + sla,
             now=now,
         )
+        if self.cases is not None:
+            urgent = trigger is CaseTrigger.CONTACT_REQUESTED
+            if mark.created or urgent:
+                await self.cases.opened(session, mark.case_id, urgent=urgent)
+            if not mark.created:
+                await self.cases.changed(session, mark.case_id)
+        return mark
 
     async def _own_answer(
         self, answers: AnswerRepository, profile: TelegramProfile, answer_id: int

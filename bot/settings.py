@@ -17,6 +17,14 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.sla import (
+    WorkingTime,
+    format_working_days,
+    format_working_hours,
+    parse_sla_resolution,
+    parse_working_days,
+    parse_working_hours,
+)
 from bot.values import (
     Duration,
     QuietHours,
@@ -150,6 +158,24 @@ class Settings(BaseSettings):
     sla_contact_requested: timedelta = Field(
         default=Duration(hours=1),
         description="Time for staff to first answer a customer who asked to be contacted",
+    )
+    sla_resolution: timedelta = Field(
+        default=Duration(days=3),
+        description="Time for staff to resolve a case: days are working days, hours working hours",
+    )
+    working_days: str = Field(
+        default="mon-fri", description="Working days for resolution deadlines, e.g. mon-fri"
+    )
+    working_hours: str = Field(
+        default="09:00-18:00", description="Working hours of a working day, e.g. 09:00-18:00"
+    )
+    followup_delay: timedelta = Field(
+        default=Duration(hours=24),
+        description="Ask the customer this long after Resolve whether it was put right",
+    )
+    escalation_chat: int | None = Field(
+        default=None,
+        description="Chat id that hears about missed deadlines; empty: the admins, privately",
     )
     default_language: Literal["en", "zh_Hans"] = Field(
         default="en",
@@ -285,6 +311,39 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> object:
         return parse_duration(value)
 
+    @field_validator("sla_resolution", mode="before")
+    @classmethod
+    def _sla_resolution(cls, value: object) -> object:
+        return parse_sla_resolution(value)
+
+    @field_validator("working_days", mode="before")
+    @classmethod
+    def _working_days(cls, value: object) -> object:
+        return format_working_days(parse_working_days(value))
+
+    @field_validator("working_hours", mode="before")
+    @classmethod
+    def _working_hours(cls, value: object) -> object:
+        return format_working_hours(*parse_working_hours(value))
+
+    @field_validator("followup_delay", mode="before")
+    @classmethod
+    def _followup_delay(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("escalation_chat", mode="before")
+    @classmethod
+    def _escalation_chat(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if not value.lstrip("-").isdigit():
+                raise ValueError(
+                    f"must be a numeric Telegram chat id, e.g. -1001234567890 (got {value!r})"
+                )
+        return value
+
     @field_validator("sla_first_response", "sla_contact_requested", mode="before")
     @classmethod
     def _sla_duration(cls, value: object) -> object:
@@ -372,6 +431,11 @@ class Settings(BaseSettings):
         if self.low_score is not None:
             return self.low_score
         return 3 if self.survey_scale == "csat" else 6
+
+    @property
+    def working_time(self) -> WorkingTime:
+        """WORKING_DAYS and WORKING_HOURS in TIMEZONE, for resolution deadlines."""
+        return WorkingTime.parse(self.working_days, self.working_hours, self.zone)
 
     @property
     def sandbox(self) -> bool:

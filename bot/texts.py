@@ -278,6 +278,28 @@ SLOW_DOWN = text(
     "I have every one of your messages, {name}: nothing is lost. Give me a moment to catch up.",
 )
 
+# --------------------------------------------------------------------- a case with the team
+
+# A message from the team, relayed by the bot: the customer reads it under the business's name.
+MESSAGE_FROM_BUSINESS = text("message_from_business", "{business}:\n\n{message}")
+# After the case is resolved (FOLLOWUP_DELAY later, inside allowed hours).
+FOLLOWUP_ASK = text(
+    "followup_ask",
+    "Hello, {name}. You told us your visit was not what it should have been, and the team has "
+    "worked on it since. Was it put right?",
+)
+BUTTON_FOLLOWUP_YES = text("button_followup_yes", "Yes, thank you")
+BUTTON_FOLLOWUP_NO = text("button_followup_no", "No, not yet")
+FOLLOWUP_YES = text(
+    "followup_yes",
+    "Thank you, {name}! We are glad it is put right, and we look forward to seeing you again.",
+)
+FOLLOWUP_NO = text(
+    "followup_no",
+    "Thank you for telling us, {name}, and we are sorry it is not put right yet. The team takes "
+    "it up again straight away, and a manager will be in touch.",
+)
+
 # ------------------------------------------------------------------- /stop, /forget, /language
 
 STOP_CONFIRM = text(

@@ -2,11 +2,14 @@
 
 from aiogram import Router
 
+from handlers.cases import router as cases_router
 from handlers.customer import router as customer_router
+from handlers.staff import router as staff_router
 
 
 def build_router() -> Router:
     """A fresh router tree per dispatcher: aiogram refuses to attach one router twice."""
     root = Router(name="hearback")
-    root.include_routers(customer_router())
+    # Staff first: its admin commands in private chats come before the customer's catch-alls.
+    root.include_routers(staff_router(), cases_router(), customer_router())
     return root

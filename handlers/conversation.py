@@ -15,8 +15,9 @@ from aiogram.types import CallbackQuery, Message, User
 
 from bot import texts
 from bot.callbacks import ReasonCallback, ScoreCallback, Step, StepCallback
+from bot.cases import CaseService
 from bot.clock import Clock
-from bot.conversation import ConversationService, Media, Turn
+from bot.conversation import ConversationService, Media, Result, Turn
 from bot.replies import Replies
 from storage.repositories import TelegramProfile
 
@@ -139,6 +140,7 @@ async def words(
     locale: str,
     flooding: bool = False,
     flood_notice: bool = False,
+    cases: CaseService | None = None,
 ) -> None:
     if message.from_user is None:
         return
@@ -155,7 +157,7 @@ async def words(
         return
     turn = await conversation.message(profile_of(message.from_user), text=text)
     await _after_message(
-        message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice
+        message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice, cases
     )
 
 
@@ -168,6 +170,7 @@ async def media(
     locale: str,
     flooding: bool = False,
     flood_notice: bool = False,
+    cases: CaseService | None = None,
 ) -> None:
     if message.from_user is None:
         return
@@ -178,7 +181,7 @@ async def media(
         profile_of(message.from_user), text=message.caption, media=kept
     )
     await _after_message(
-        message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice
+        message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice, cases
     )
 
 
@@ -192,8 +195,12 @@ async def _after_message(
     locale: str,
     flooding: bool,
     flood_notice: bool,
+    cases: CaseService | None,
 ) -> None:
     assert message.from_user is not None
+    if turn.result is Result.RELAY and turn.case_id is not None and cases is not None:
+        await cases.from_customer(turn.case_id, message)
+        return
     if turn.previous_prompt is not None:
         # The words answered the question of that message: its buttons are stale now.
         with suppress(TelegramBadRequest):

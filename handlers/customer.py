@@ -18,7 +18,7 @@ from bot.customers import CustomerService
 from bot.i18n import LANGUAGE_NAMES, LocaleMiddleware
 from bot.privacy import PrivacyService, StopOutcome
 from bot.texts import Texts
-from handlers import conversation
+from handlers import cases, conversation
 from handlers.conversation import profile_of
 
 
@@ -39,7 +39,7 @@ def router() -> Router:
     fallback = Router(name="customer-fallback")
     fallback.message.register(anything_else)
     fallback.callback_query.register(unknown_button)
-    customer.include_routers(conversation.router(), fallback)
+    customer.include_routers(conversation.router(), cases.customer_router(), fallback)
     return customer
 
 

@@ -10,14 +10,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
-from storage.models import Case, CaseSeverity, CaseState, CaseTrigger
+from storage.models import (
+    Answer,
+    AnswerReason,
+    Case,
+    CaseMessage,
+    CaseOffer,
+    CaseSeverity,
+    CaseState,
+    CaseTrigger,
+    Customer,
+    MessageDirection,
+    Reason,
+    StaffChat,
+    Survey,
+    Visit,
+)
 
-__all__ = ["SEVERITY_ORDER", "TRIGGER_ORDER", "CaseMark", "CaseRepository"]
+__all__ = [
+    "ACTIVE",
+    "SEVERITY_ORDER",
+    "TRIGGER_ORDER",
+    "CaseFile",
+    "CaseMark",
+    "CaseRepository",
+]
+
+#: A case someone still has to act on.
+ACTIVE = (CaseState.OPEN, CaseState.TAKEN, CaseState.REOPENED)
+
+
+def _changed(result: Result[Any]) -> bool:
+    return cast(CursorResult[Any], result).rowcount > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFile:
+    """A case with everything its card shows."""
+
+    case: Case
+    answer: Answer | None
+    customer: Customer | None
+    visit: Visit | None
+    staff_chat: StaffChat | None
+    reasons: tuple[Reason, ...]
+
 
 #: Weakest first.
 SEVERITY_ORDER = (CaseSeverity.LOW, CaseSeverity.MEDIUM, CaseSeverity.HIGH, CaseSeverity.CRITICAL)
@@ -119,3 +162,205 @@ class CaseRepository:
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def file(self, case_id: int) -> CaseFile | None:
+        """The case as it is now, with its answer, customer, visit, staff chat and reasons."""
+        row = (
+            await self._session.execute(
+                select(Case, Answer, Customer, Visit, StaffChat)
+                .outerjoin(Answer, Answer.id == Case.answer_id)
+                .outerjoin(Customer, Customer.id == Case.customer_id)
+                .outerjoin(Survey, Survey.id == Answer.survey_id)
+                .outerjoin(Visit, Visit.id == Survey.visit_id)
+                .outerjoin(StaffChat, StaffChat.id == Case.staff_chat_id)
+                .where(Case.id == case_id)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if row is None:
+            return None
+        reasons: tuple[Reason, ...] = ()
+        if row[1] is not None:
+            reasons = tuple(
+                await self._session.scalars(
+                    select(Reason)
+                    .join(AnswerReason, AnswerReason.reason_id == Reason.id)
+                    .where(AnswerReason.answer_id == row[1].id)
+                    .order_by(Reason.position, Reason.id)
+                )
+            )
+        return CaseFile(row[0], row[1], row[2], row[3], row[4], reasons)
+
+    async def in_thread(self, staff_chat_id: int, thread_id: int) -> Case | None:
+        """The case whose forum topic this is."""
+        return await self._session.scalar(
+            select(Case)
+            .where(Case.staff_chat_id == staff_chat_id, Case.thread_id == thread_id)
+            .order_by(Case.id.desc())
+            .limit(1)
+        )
+
+    async def for_staff_message(self, staff_chat_id: int, message_id: int) -> Case | None:
+        """The case a message in a plain group belongs to: its card, or a message of its
+        thread (relayed, a note, a prompt)."""
+        by_card = await self._session.scalar(
+            select(Case).where(
+                Case.staff_chat_id == staff_chat_id, Case.card_message_id == message_id
+            )
+        )
+        if by_card is not None:
+            return by_card
+        return await self._session.scalar(
+            select(Case)
+            .join(CaseMessage, CaseMessage.case_id == Case.id)
+            .where(
+                CaseMessage.staff_chat_id == staff_chat_id,
+                CaseMessage.staff_message_id == message_id,
+            )
+            .limit(1)
+        )
+
+    async def active_with_card(self, customer_id: int) -> Case | None:
+        """The customer's latest case still being worked on whose card is posted."""
+        return await self._session.scalar(
+            select(Case)
+            .where(
+                Case.customer_id == customer_id,
+                Case.state.in_((*ACTIVE, CaseState.RESOLVED)),
+                Case.card_message_id.is_not(None),
+            )
+            .order_by(Case.id.desc())
+            .limit(1)
+        )
+
+    # -- moving a case on ------------------------------------------------------------------------
+
+    async def posted(
+        self,
+        case_id: int,
+        *,
+        staff_chat_id: int | None,
+        thread_id: int | None,
+        card_message_id: int | None,
+        now: datetime,
+    ) -> None:
+        await self._set(
+            case_id,
+            (),
+            now=now,
+            staff_chat_id=staff_chat_id,
+            thread_id=thread_id,
+            card_message_id=card_message_id,
+        )
+
+    async def take(self, case_id: int, *, user_id: int, name: str, now: datetime) -> bool:
+        return await self._set(
+            case_id,
+            (CaseState.OPEN, CaseState.REOPENED, CaseState.TAKEN),
+            now=now,
+            state=CaseState.TAKEN,
+            taken_by=user_id,
+            taken_by_name=name,
+            taken_at=now,
+        )
+
+    async def resolve(self, case_id: int, *, user_id: int, offer: CaseOffer, now: datetime) -> bool:
+        return await self._set(
+            case_id,
+            ACTIVE,
+            now=now,
+            state=CaseState.RESOLVED,
+            resolved_at=now,
+            resolved_by=user_id,
+            offer=offer,
+        )
+
+    async def reopen(self, case_id: int, *, now: datetime, recovered: bool | None = None) -> bool:
+        values: dict[str, object] = {
+            "state": CaseState.REOPENED,
+            "reopened_count": Case.reopened_count + 1,
+            "closed_at": None,
+        }
+        if recovered is not None:
+            values["recovered"] = recovered
+        return await self._set(
+            case_id, (CaseState.RESOLVED, CaseState.CONFIRMED), now=now, **values
+        )
+
+    async def confirm(self, case_id: int, *, now: datetime) -> bool:
+        return await self._set(
+            case_id,
+            (CaseState.RESOLVED,),
+            now=now,
+            state=CaseState.CONFIRMED,
+            recovered=True,
+            closed_at=now,
+        )
+
+    async def note(self, case_id: int, note: str, *, now: datetime) -> None:
+        await self._set(case_id, (), now=now, resolution_note=note)
+
+    async def resolution_due(self, case_id: int, due: datetime, *, now: datetime) -> None:
+        await self._set(case_id, (), now=now, resolution_due_at=due)
+
+    async def followup_sent(self, case_id: int, *, now: datetime) -> bool:
+        return await self._set(case_id, (CaseState.RESOLVED,), now=now, followup_sent_at=now)
+
+    async def followup_unsent(self, case_id: int, *, now: datetime) -> None:
+        await self._set(case_id, (CaseState.RESOLVED,), now=now, followup_sent_at=None)
+
+    async def responded(self, case_id: int, *, now: datetime) -> bool:
+        """The first staff message reached the customer (kept once)."""
+        result = await self._session.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.first_responded_at.is_(None))
+            .values(first_responded_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _changed(result)
+
+    async def add_message(
+        self,
+        case_id: int,
+        direction: MessageDirection,
+        *,
+        now: datetime,
+        author_user_id: int | None = None,
+        text: str | None = None,
+        media_kind: str | None = None,
+        media_file_id: str | None = None,
+        staff_chat_id: int | None = None,
+        staff_message_id: int | None = None,
+        customer_message_id: int | None = None,
+    ) -> None:
+        self._session.add(
+            CaseMessage(
+                case_id=case_id,
+                direction=direction,
+                author_user_id=author_user_id,
+                text=text,
+                media_kind=media_kind,
+                media_file_id=media_file_id,
+                staff_chat_id=staff_chat_id,
+                staff_message_id=staff_message_id,
+                customer_message_id=customer_message_id,
+                created_at=now,
+            )
+        )
+        await self._session.flush()
+
+    async def _set(
+        self, case_id: int, states: tuple[CaseState, ...], *, now: datetime, **values: object
+    ) -> bool:
+        conditions = [Case.id == case_id]
+        if states:
+            conditions.append(Case.state.in_(states))
+        result = await self._session.execute(
+            update(Case)
+            .where(*conditions)
+            .values(updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return _changed(result)

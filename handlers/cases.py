@@ -1,0 +1,124 @@
+"""Cases in staff chats: the card's buttons, messages in a case's thread, and the customer's
+answer to the follow-up. Thin: bot.cases decides and sends."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.callbacks import CaseAction, CaseCallback, FollowupCallback, OfferCallback
+from bot.case_card import OFFER_LABELS
+from bot.cases import CaseService
+from bot.texts import Texts
+from storage.models import CaseOffer
+
+NOT_ALLOWED = "Not allowed: only members of this case's staff chat (or admins) can do that."
+
+_GROUPS = F.chat.type.in_({"group", "supergroup"})
+
+
+def router() -> Router:
+    staff = Router(name="cases")
+    staff.callback_query.register(case_button, CaseCallback.filter())
+    staff.callback_query.register(offer_chosen, OfferCallback.filter())
+    staff.message.register(in_thread, _GROUPS, ~F.text.startswith("/"))
+    staff.edited_message.register(edited, _GROUPS)
+    return staff
+
+
+def customer_router() -> Router:
+    """The customer's side of a case: the follow-up's Yes/No (a private chat)."""
+    customer = Router(name="case-followup")
+    customer.callback_query.register(followup_answered, FollowupCallback.filter())
+    return customer
+
+
+async def case_button(
+    callback: CallbackQuery, callback_data: CaseCallback, cases: CaseService
+) -> None:
+    user, message = callback.from_user, callback.message
+    if message is None:
+        await callback.answer(NOT_ALLOWED, show_alert=True)
+        return
+    file = await cases.may_act(callback_data.case_id, message.chat.id, user.id)
+    if file is None:
+        await callback.answer(NOT_ALLOWED, show_alert=True)
+        return
+    action = callback_data.action
+    if action is CaseAction.TAKE:
+        taken = await cases.take(file, user.id, user.full_name)
+        await callback.answer("It is yours." if taken else "This case has moved on already.")
+    elif action is CaseAction.RESOLVE:
+        await callback.answer()
+        await cases.ask_offer(file, user.full_name)
+    elif action is CaseAction.REOPEN:
+        reopened = await cases.reopen(file, user.id, user.full_name)
+        await callback.answer("Reopened." if reopened else "This case is open already.")
+    else:
+        await callback.answer()
+        await cases.full_text(file)
+
+
+async def offer_chosen(
+    callback: CallbackQuery, callback_data: OfferCallback, cases: CaseService
+) -> None:
+    user, message = callback.from_user, callback.message
+    file = (
+        await cases.may_act(callback_data.case_id, message.chat.id, user.id)
+        if message is not None
+        else None
+    )
+    if file is None or message is None or callback_data.offer not in set(CaseOffer):
+        await callback.answer(NOT_ALLOWED, show_alert=True)
+        return
+    offer = CaseOffer(callback_data.offer)
+    resolved = await cases.resolve(file, user.id, user.full_name, offer, message.message_id)
+    if not resolved:
+        await callback.answer("This case has moved on already.")
+        return
+    await callback.answer("Resolved.")
+    if isinstance(message, Message):
+        await message.edit_text(
+            f"Case #{file.case.id} is resolved by {user.full_name} · offered: "
+            f"{OFFER_LABELS[offer].lower()}. Reply to this message to add a note; the customer "
+            "will be asked later whether it was put right."
+        )
+
+
+async def in_thread(message: Message, cases: CaseService) -> None:
+    file = await cases.case_of_staff_message(message)
+    if file is None:
+        return  # chatter in the staff chat that is not about a case
+    outcome = await cases.from_staff(file, message)
+    if outcome == "not_allowed":
+        await message.reply(NOT_ALLOWED)
+
+
+async def edited(message: Message, cases: CaseService) -> None:
+    file = await cases.case_of_staff_message(message)
+    if file is not None:
+        await cases.edited_by_staff(file, message)
+
+
+async def followup_answered(
+    callback: CallbackQuery,
+    callback_data: FollowupCallback,
+    cases: CaseService,
+    words: Texts,
+    locale: str,
+) -> None:
+    outcome = await cases.followup_answer(
+        callback_data.case_id, callback.from_user.id, callback_data.yes
+    )
+    if outcome is None:
+        await callback.answer(words.render(texts.TAP_NOT_USABLE, locale))
+        return
+    if outcome == "done":
+        await callback.answer(words.render(texts.TAP_STEP_DONE, locale))
+        return
+    await callback.answer()
+    name = words.name(callback.from_user.first_name, locale)
+    reply = texts.FOLLOWUP_YES if callback_data.yes else texts.FOLLOWUP_NO
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(words.render(reply, locale, name=name))
