@@ -46,6 +46,7 @@ _STATE = {
     CaseState.CONFIRMED: "closed: the customer says it was put right",
     CaseState.REOPENED: "reopened",
 }
+_MEDIA_NAMES = {"voice": "voice note", "video_note": "video message", "document": "file"}
 OFFER_LABELS = {
     CaseOffer.NONE: "Nothing extra",
     CaseOffer.REFUND: "Refund",
@@ -103,7 +104,8 @@ def card_text(file: CaseFile, zone: tzinfo, now: datetime) -> str:
                 )
             lines.append(f"Comment: “{comment}”")
         if answer.media_kind:
-            lines.append(f"Attached: a {answer.media_kind.replace('_', ' ')} (below)")
+            kind = _MEDIA_NAMES.get(answer.media_kind, answer.media_kind.replace("_", " "))
+            lines.append(f"Attached: a {kind} (below)")
         if answer.contact_requested is True:
             lines.append("Contact: yes, the customer asked to be contacted")
         elif answer.contact_requested is False:

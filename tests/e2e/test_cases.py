@@ -298,3 +298,54 @@ async def test_sla_reminder_in_the_thread_then_escalation_to_the_admins(
         assert notice.text.startswith("⚠️ First response of case #")
         assert "overdue" in notice.text
         await settle(app)
+
+
+async def test_a_long_comment_is_folded_the_voice_note_follows_and_yes_closes_the_case(
+    bot_running, emulator: Emulator, telegram_bot: BotAccount, clock: FakeClock, admin
+) -> None:
+    tom = emulator.add_user(first_name="Tom")
+    long_comment = "The table was sticky and the order came cold. " * 40  # 1,880 characters
+    async with bot_running() as app:
+        group = await staff_group(app, emulator, telegram_bot, [tom])
+        [cleo] = await customers(app, emulator, telegram_bot, 1, prefix="Cleo")
+        await visits_due_now(app, [cleo])
+        await emulator.wait_for(lambda: cleo.inbox(telegram_bot), timeout=10)
+        survey = cleo.inbox(telegram_bot)[0]
+        await cleo.tap(telegram_bot, survey, score_data(survey, 1))
+        await next_message(cleo, telegram_bot, 2)
+        await cleo.send(telegram_bot, long_comment)  # typed instead of tapping a reason
+        ask = await next_message(cleo, telegram_bot, 3)
+        voice = await cleo.send_voice(telegram_bot)  # added to the answer while Yes/No waits
+        await next_message(cleo, telegram_bot, 5)
+        await cleo.tap(telegram_bot, ask, label="No, thank you")
+        await next_message(cleo, telegram_bot, 6)
+        clock.advance(timedelta(seconds=30))  # past the card's settle time
+        [card] = await bot_said(group, telegram_bot, 1)
+        await posted_case(app)
+        assert f"… ({len(long_comment.strip()):,} characters)" in card.text
+        assert "Attached: a voice note (below)" in card.text
+        await emulator.wait_for(
+            lambda: any("voice" in m for m in group.messages if m.message_id != card.message_id),
+            timeout=10,
+        )
+        [sent_voice] = [m for m in group.messages if "voice" in m]
+        assert sent_voice["voice"]["file_unique_id"] == voice["voice"]["file_unique_id"]
+        await tom.tap(telegram_bot, card, label="Full text")
+        said = await bot_said(group, telegram_bot, 2)
+        assert said[-1].text == long_comment.strip()
+
+        await tom.tap(telegram_bot, group.message(card.message_id), label="Resolve")
+        prompt = (await bot_said(group, telegram_bot, 3))[-1]
+        await tom.tap(telegram_bot, prompt, label="Nothing extra")
+        await settle(app)
+
+    clock.advance(timedelta(hours=25))
+    async with bot_running() as app:
+        ask = await next_message(cleo, telegram_bot, 7)
+        await cleo.tap(telegram_bot, ask, label="Yes, thank you")
+        await settle(app)
+        note = (await bot_said(group, telegram_bot, 4))[-1]
+        assert note.text.startswith("✅ The customer says it was put right")
+        case = await the_case(app)
+        assert (case.state, case.recovered) == (CaseState.CONFIRMED, True)
+        assert case.closed_at == clock.now()
