@@ -46,7 +46,7 @@ from bot.surveys import SurveyService
 from bot.texts import Texts
 from bot.visits import VisitService
 from handlers import build_router
-from storage.db import create_engine, create_session_factory
+from storage.db import create_engine, create_session_factory, serving_options
 from storage.jobs import JobQueue
 from storage.models import SurveyScale
 
@@ -147,7 +147,9 @@ class Application:
             raise ValueError("Application needs a bot token (the sandbox passes the emulator's)")
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.engine: AsyncEngine = create_engine(settings.database_url)
+        self.engine: AsyncEngine = create_engine(
+            settings.database_url, **serving_options(settings.database_url)
+        )
         self.session_factory: async_sessionmaker = create_session_factory(self.engine)
         self.bot = build_bot(
             token,

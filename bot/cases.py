@@ -26,6 +26,7 @@ the customer writes comes back into its thread. Every action is audited.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -117,34 +118,42 @@ class CasePolicy:
 # ---------------------------------------------------------------------------------- pacing
 
 
-class CardPacer:
-    """Turns for messages in each staff chat, 19 a minute (Telegram allows 20).
+#: While a backlog lasts, a further digest (of the cases that arrived since) at most this often.
+DIGEST_EVERY = 600.0
 
-    In memory: after a restart the first cards go at once and the rate limiter (which paces the
-    same way) absorbs the overlap. Several processes would share this through Redis.
+
+class CardPacer:
+    """Turns for messages in each staff chat, 18 a minute.
+
+    Telegram allows 20 a minute in a group and the rate limiter lets 19 through; pacing cards a
+    little slower than the limiter leaves room for the digests and the notes that share the
+    chat, so a card is never held in the limiter for long and a small delay wears off instead
+    of carrying over to every later card.
+
+    In memory: after a restart the first cards go at once and the rate limiter absorbs the
+    overlap. Several processes would share this through Redis.
     """
 
     def __init__(
-        self, per_minute: float = 19.0, monotonic: Callable[[], float] = time.monotonic
+        self, per_minute: float = 18.0, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
+        self.per_minute = per_minute
         self.spacing = 60.0 / per_minute
         self._monotonic = monotonic
         self._next: dict[int, float] = {}
         self._waiting: dict[int, deque[tuple[float, int]]] = {}
-        self._digest_sent: set[int] = set()
+        # Per chat: the waiting cases a digest has listed already, and when the last went.
+        self._listed: dict[int, set[int]] = {}
+        self._last_digest: dict[int, float] = {}
 
     def reserve(self, chat_id: int, case_id: int) -> float:
         """A turn for a card: seconds from now until it may go (0: now)."""
         now = self._monotonic()
         turn = max(now, self._next.get(chat_id, now))
         self._next[chat_id] = turn + self.spacing
-        waiting = self._waiting.setdefault(chat_id, deque())
-        while waiting and waiting[0][0] <= now:
-            waiting.popleft()
+        waiting = self._drop_past(chat_id, now)
         if turn > now:
             waiting.append((turn, case_id))
-        elif not waiting:
-            self._digest_sent.discard(chat_id)  # the backlog drained: a new one gets a digest
         return turn - now
 
     def take_extra(self, chat_id: int) -> None:
@@ -152,16 +161,31 @@ class CardPacer:
         now = self._monotonic()
         self._next[chat_id] = max(now, self._next.get(chat_id, now)) + self.spacing
 
-    def digest_due(self, chat_id: int, backlog_over: float = 60.0) -> list[int] | None:
-        """The waiting cases, once per backlog, when the chat's backlog passes a minute."""
+    def digest_due(self, chat_id: int) -> list[int] | None:
+        """The waiting cases no digest has listed yet, once they are a minute's worth of turns:
+        a digest when a backlog passes a minute, and, while it lasts, another at most every
+        `DIGEST_EVERY` seconds for the cases that arrived since (a digest a minute would itself
+        crowd the chat)."""
         now = self._monotonic()
-        waiting = self._waiting.get(chat_id)
-        if not waiting or chat_id in self._digest_sent:
+        waiting = self._drop_past(chat_id, now)
+        listed = self._listed.setdefault(chat_id, set())
+        unlisted = [case_id for _, case_id in waiting if case_id not in listed]
+        if len(unlisted) < self.per_minute:
             return None
-        if waiting[-1][0] - now <= backlog_over:
+        if listed and now - self._last_digest.get(chat_id, -math.inf) < DIGEST_EVERY:
             return None
-        self._digest_sent.add(chat_id)
-        return [case_id for _, case_id in waiting]
+        listed.update(unlisted)
+        self._last_digest[chat_id] = now
+        return unlisted
+
+    def _drop_past(self, chat_id: int, now: float) -> deque[tuple[float, int]]:
+        waiting = self._waiting.setdefault(chat_id, deque())
+        listed = self._listed.get(chat_id)
+        while waiting and waiting[0][0] <= now:
+            _, case_id = waiting.popleft()
+            if listed is not None:
+                listed.discard(case_id)
+        return waiting
 
 
 # ---------------------------------------------------------------------------------- the service
@@ -319,7 +343,10 @@ class CaseService:
     # -- refreshing the card -----------------------------------------------------------------
 
     async def changed(self, session: AsyncSession, case_id: int) -> None:
-        """Something on the card changed: edit it soon (inside the caller's transaction)."""
+        """Something on the card changed: edit it soon (inside the caller's transaction). A
+        card not posted yet will show the change when it is."""
+        if not await CaseRepository(session).has_card(case_id):
+            return
         await self._jobs.ensure_due(
             CASE_REFRESH,
             self._clock.now(),

@@ -265,11 +265,11 @@ class ConversationService:
                 score=score,
                 stage=stage,
                 now=now,
+                # Until words say otherwise, the score alone decides the sentiment.
+                sentiment_label=overall(None, band),
             )
             if answer_id is None:  # a second tap that raced this one, and lost
                 return Turn(Result.ALREADY_ANSWERED)
-            # Until words say otherwise, the score alone decides the sentiment.
-            await answers.update(answer_id, now=now, sentiment_label=overall(None, band))
             deadline = None
             if band is ScoreBand.LOW:
                 mark = await self._mark_case(
@@ -338,9 +338,11 @@ class ConversationService:
         now = self._clock.now()
         text = text.strip() if text else None
         async with self._sessions.begin() as session:
-            customer, _ = await CustomerRepository(session).get_or_create_by_telegram(
-                profile, now=now
-            )
+            customers = CustomerRepository(session)
+            # Nearly always a known customer: one read. (Name changes are taken at /start.)
+            customer = await customers.by_telegram_id(profile.user_id)
+            if customer is None:
+                customer, _ = await customers.get_or_create_by_telegram(profile, now=now)
             answers = AnswerRepository(session)
             answer_id = await answers.latest_open(
                 customer.id,

@@ -11,6 +11,7 @@ from bot.callbacks import CaseAction, CaseCallback, FollowupCallback, OfferCallb
 from bot.case_card import OFFER_LABELS
 from bot.cases import CaseService
 from bot.texts import Texts
+from handlers.taps import answer_tap
 from storage.models import CaseOffer
 
 NOT_ALLOWED = "Not allowed: only members of this case's staff chat (or admins) can do that."
@@ -39,24 +40,24 @@ async def case_button(
 ) -> None:
     user, message = callback.from_user, callback.message
     if message is None:
-        await callback.answer(NOT_ALLOWED, show_alert=True)
+        await answer_tap(callback, NOT_ALLOWED, alert=True)
         return
     file = await cases.may_act(callback_data.case_id, message.chat.id, user.id)
     if file is None:
-        await callback.answer(NOT_ALLOWED, show_alert=True)
+        await answer_tap(callback, NOT_ALLOWED, alert=True)
         return
     action = callback_data.action
     if action is CaseAction.TAKE:
         taken = await cases.take(file, user.id, user.full_name)
-        await callback.answer("It is yours." if taken else "This case has moved on already.")
+        await answer_tap(callback, "It is yours." if taken else "This case has moved on already.")
     elif action is CaseAction.RESOLVE:
-        await callback.answer()
+        await answer_tap(callback)
         await cases.ask_offer(file, user.full_name)
     elif action is CaseAction.REOPEN:
         reopened = await cases.reopen(file, user.id, user.full_name)
-        await callback.answer("Reopened." if reopened else "This case is open already.")
+        await answer_tap(callback, "Reopened." if reopened else "This case is open already.")
     else:
-        await callback.answer()
+        await answer_tap(callback)
         await cases.full_text(file)
 
 
@@ -70,14 +71,14 @@ async def offer_chosen(
         else None
     )
     if file is None or message is None or callback_data.offer not in set(CaseOffer):
-        await callback.answer(NOT_ALLOWED, show_alert=True)
+        await answer_tap(callback, NOT_ALLOWED, alert=True)
         return
     offer = CaseOffer(callback_data.offer)
     resolved = await cases.resolve(file, user.id, user.full_name, offer, message.message_id)
     if not resolved:
-        await callback.answer("This case has moved on already.")
+        await answer_tap(callback, "This case has moved on already.")
         return
-    await callback.answer("Resolved.")
+    await answer_tap(callback, "Resolved.")
     if isinstance(message, Message):
         await message.edit_text(
             f"Case #{file.case.id} is resolved by {user.full_name} · offered: "
@@ -112,12 +113,12 @@ async def followup_answered(
         callback_data.case_id, callback.from_user.id, callback_data.yes
     )
     if outcome is None:
-        await callback.answer(words.render(texts.TAP_NOT_USABLE, locale))
+        await answer_tap(callback, words.render(texts.TAP_NOT_USABLE, locale))
         return
     if outcome == "done":
-        await callback.answer(words.render(texts.TAP_STEP_DONE, locale))
+        await answer_tap(callback, words.render(texts.TAP_STEP_DONE, locale))
         return
-    await callback.answer()
+    await answer_tap(callback)
     name = words.name(callback.from_user.first_name, locale)
     reply = texts.FOLLOWUP_YES if callback_data.yes else texts.FOLLOWUP_NO
     if isinstance(callback.message, Message):

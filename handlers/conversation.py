@@ -19,6 +19,7 @@ from bot.cases import CaseService
 from bot.clock import Clock
 from bot.conversation import ConversationService, Media, Result, Turn
 from bot.replies import Replies
+from handlers.taps import answer_tap
 from storage.repositories import TelegramProfile
 
 # What a message carries that can be kept as a comment: (attribute, kind).
@@ -61,9 +62,9 @@ async def score_tapped(
         profile_of(callback.from_user), callback_data.survey_id, callback_data.score
     )
     if not turn.ok:
-        await callback.answer(replies.notice(turn.result, locale))
+        await answer_tap(callback, replies.notice(turn.result, locale))
         return
-    await callback.answer()
+    await answer_tap(callback)
     message = callback.message
     if isinstance(message, Message):
         # The question stays; the hint and the buttons give way to the chosen score.
@@ -84,9 +85,9 @@ async def reason_tapped(
         profile_of(callback.from_user), callback_data.answer_id, callback_data.reason_id
     )
     if not turn.ok:
-        await callback.answer(replies.notice(turn.result, locale))
+        await answer_tap(callback, replies.notice(turn.result, locale))
         return
-    await callback.answer()
+    await answer_tap(callback)
     if isinstance(callback.message, Message):
         with suppress(TelegramBadRequest):
             await callback.message.edit_reply_markup(
@@ -112,9 +113,9 @@ async def step_tapped(
     else:
         turn = await conversation.contact(profile, answer_id, step is Step.CONTACT_YES)
     if not turn.ok:
-        await callback.answer(replies.notice(turn.result, locale))
+        await answer_tap(callback, replies.notice(turn.result, locale))
         return
-    await callback.answer()
+    await answer_tap(callback)
     message = callback.message
     if isinstance(message, Message):
         if step is Step.DONE:

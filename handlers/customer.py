@@ -20,6 +20,7 @@ from bot.privacy import PrivacyService, StopOutcome
 from bot.texts import Texts
 from handlers import cases, conversation
 from handlers.conversation import profile_of
+from handlers.taps import answer_tap
 
 
 def router() -> Router:
@@ -149,7 +150,7 @@ async def confirmed(
         template = texts.FORGOTTEN if erased else texts.NOTHING_TO_FORGET
     else:
         template = texts.FORGET_KEPT
-    await callback.answer()
+    await answer_tap(callback)
     reply = words.render(template, locale, name=name)
     if isinstance(callback.message, Message):
         # The question is answered: its buttons go, the answer takes its place.
@@ -185,11 +186,11 @@ async def language_chosen(
 ) -> None:
     chosen = callback_data.locale
     if chosen not in LANGUAGE_NAMES:
-        await callback.answer(words.render(texts.TAP_NOT_USABLE, locale))
+        await answer_tap(callback, words.render(texts.TAP_NOT_USABLE, locale))
         return
     await customers.set_language(profile_of(callback.from_user), chosen)
     locales.remember(callback.from_user.id, chosen)
-    await callback.answer()
+    await answer_tap(callback)
     reply = words.render(texts.LANGUAGE_SET, chosen, language=LANGUAGE_NAMES[chosen])
     if isinstance(callback.message, Message):
         await callback.message.edit_text(reply)
@@ -210,7 +211,7 @@ async def anything_else(
 
 async def unknown_button(callback: CallbackQuery, words: Texts, locale: str) -> None:
     """Button data that no handler recognises: malformed, from an old version, or forged."""
-    await callback.answer(words.render(texts.TAP_NOT_USABLE, locale))
+    await answer_tap(callback, words.render(texts.TAP_NOT_USABLE, locale))
 
 
 def _yes_no(what: Confirm, yes: str, no: str) -> InlineKeyboardMarkup:

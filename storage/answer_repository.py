@@ -22,6 +22,7 @@ from storage.models import (
     AnswerStage,
     Customer,
     Reason,
+    SentimentLabel,
     Survey,
     SurveyScale,
     SurveyState,
@@ -59,6 +60,7 @@ class AnswerRepository:
         score: int,
         stage: AnswerStage,
         now: datetime,
+        sentiment_label: SentimentLabel | None = None,
     ) -> int | None:
         """sent → answered, and the answer recorded, in one go; the answer's id, or None when
         the survey was not waiting for an answer (answered already, closed, never sent)."""
@@ -80,6 +82,7 @@ class AnswerRepository:
                 scale=scale,
                 score=score,
                 stage=stage,
+                sentiment_label=sentiment_label,
                 created_at=now,
                 updated_at=now,
             )

@@ -193,6 +193,10 @@ class CaseRepository:
             )
         return CaseFile(row[0], row[1], row[2], row[3], row[4], reasons)
 
+    async def has_card(self, case_id: int) -> bool:
+        card = await self._session.scalar(select(Case.card_message_id).where(Case.id == case_id))
+        return card is not None
+
     async def in_thread(self, staff_chat_id: int, thread_id: int) -> Case | None:
         """The case whose forum topic this is."""
         return await self._session.scalar(

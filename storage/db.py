@@ -86,6 +86,23 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     return _create_async_engine(parsed, **kwargs)
 
 
+def serving_options(url: str | URL) -> dict[str, Any]:
+    """Engine options for the running bot (not for tools and tests, which may hold a session
+    while another does its work).
+
+    SQLite: one connection. SQLite has one writer at a time anyway; with several connections the
+    waiting writers sleep in SQLite's busy handler in growing steps (up to 100 ms each), which
+    the conversation benchmark saw as seconds of p99 latency under load. With one connection they
+    wait their turn in the pool instead, in order and without sleeping. Code that holds a
+    session must therefore never wait for a second one (services open one session per unit of
+    work and close it before talking to Telegram).
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite" and _sqlite_file(parsed) is not None:
+        return {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120}
+    return {}
+
+
 def _create_sqlite_engine(url: URL, **kwargs: Any) -> AsyncEngine:
     path = _sqlite_file(url)
     if path is None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import pytest
 
 from bot.app import Application
-from bot.emulator import BotAccount, Emulator, SimUser
+from bot.emulator import Emulator
 from bot.ratelimit import RetryPolicy, SendLimits
 from bot.settings import Settings
-from bot.visits import CustomerIn, VisitIn
-from storage.models import VisitSource
-from storage.repositories import CustomerRepository, TelegramProfile
+from bot.simulation import started_customers, visits_due_now
 
 BUSINESS = "Rice Shop"
 
@@ -83,44 +80,6 @@ QUICK = RetryPolicy(attempts=6, base_delay=0.02, max_delay=0.2)
 UNPACED = SendLimits(per_second=2000, burst=200, private_per_second=100, private_burst=10)
 
 
-async def customers(
-    app: Application,
-    emulator: Emulator,
-    bot: BotAccount,
-    count: int,
-    *,
-    prefix: str = "Guest",
-    language: str = "en",
-) -> list[SimUser]:
-    """People who pressed Start (as Telegram and the bot both know) — set up directly, so the
-    only messages in the test are surveys."""
-    people = [
-        emulator.add_user(first_name=f"{prefix}{n}", language_code=language) for n in range(count)
-    ]
-    async with app.session_factory.begin() as session:
-        repository = CustomerRepository(session)
-        for person in people:
-            person.started.add(bot.id)
-            await repository.get_or_create_by_telegram(
-                TelegramProfile(
-                    user_id=person.id, first_name=person.first_name, language_code=language
-                ),
-                now=app.clock.now() - timedelta(days=1),
-            )
-    return people
-
-
-async def visits_due_now(app: Application, people: list[SimUser]) -> None:
-    """One visit each, two hours ago, so each survey is due now."""
-    await app.visits.record_many(
-        [
-            VisitIn(
-                visit_id=f"visit-{person.id}",
-                customer=CustomerIn(telegram_user_id=person.id),
-                occurred_at=app.clock.now() - timedelta(hours=2),
-                source=VisitSource.API,
-                location="Downtown",
-            )
-            for person in people
-        ]
-    )
+# The world every end-to-end test sets up the same way (also used by the benchmarks).
+customers = started_customers
+__all__ = ["QUICK", "UNPACED", "customers", "e2e_settings", "running", "visits_due_now"]
