@@ -110,25 +110,19 @@ LOW_COMMENTS = (
 
 class ReplyWatch:
     """When each bot sent a message to each chat, as the emulator recorded it; wakes waiters.
-
-    The emulator has no public hook for "a call was recorded", so this wraps the instance's
-    ``_record`` (bench-side only; the emulator's code is unchanged).
-    """
+    Listens to the emulator's `call_listeners`, so watching costs no polling."""
 
     def __init__(self, emulator: Emulator) -> None:
         self._sent: dict[tuple[str, int], list[float]] = defaultdict(list)
         self._waiting: dict[tuple[str, int], list[tuple[float, asyncio.Future[float]]]] = {}
         self._last_call: dict[str, float] = {}
-        record = emulator._record
+        emulator.call_listeners.append(self._recorded)
 
-        def recording(call: Call) -> None:
-            record(call)
-            if call.method != "getUpdates":
-                self._last_call[call.token] = call.time
-            if call.method == "sendMessage" and call.status == 200:
-                self._seen(call)
-
-        emulator._record = recording  # type: ignore[method-assign]
+    def _recorded(self, call: Call) -> None:
+        if call.method != "getUpdates":
+            self._last_call[call.token] = call.time
+        if call.method == "sendMessage" and call.status == 200:
+            self._seen(call)
 
     def _seen(self, call: Call) -> None:
         key = (call.token, int(call.params["chat_id"]))

@@ -90,6 +90,9 @@ class Emulator:
         )
         self.world.on_update = self._on_update
         self.calls: list[Call] = []
+        #: Called with every call as it is recorded (benchmarks watch replies this way rather
+        #: than polling `calls`). A listener must be quick and must not raise.
+        self.call_listeners: list[Callable[[Call], None]] = []
         self.calls_dropped = 0
         self.max_calls = max_calls
         self.stats = Stats()
@@ -388,6 +391,8 @@ class Emulator:
             stats.server_errors += 1
         if call.fault == "timeout":
             stats.timeouts += 1
+        for listener in self.call_listeners:
+            listener(call)
 
     def _on_update(self, bot: BotAccount) -> None:
         self.stats.updates_created += 1

@@ -154,3 +154,14 @@ async def test_wait_for_returns_the_value_or_explains_the_timeout(emu: Emulator,
     text = str(error.value)
     assert "condition not met within 0.05s" in text and "emu.stats.requests > 5" in text
     assert "getMe -> 200" in text
+
+
+async def test_call_listeners_hear_every_recorded_call(
+    api: Raw, emu: Emulator, started: SimUser
+) -> None:
+    heard: list[tuple[str, int]] = []
+    emu.call_listeners.append(lambda call: heard.append((call.method, call.status)))
+    expect(await api("sendMessage", chat_id=started.id, text="hi"), 200)
+    await api("sendMessage", chat_id=started.id)  # no text: refused, and still heard
+    assert heard == [("sendMessage", 200), ("sendMessage", 400)]
+    assert len(emu.calls) == 2
