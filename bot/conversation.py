@@ -476,15 +476,10 @@ class ConversationService:
         band = self._band_of(answer.score, answer.scale)
         stage = answer.stage
         values = self._with_words(answer.comment, text, media, band)
-        added = False
-        if stage is AnswerStage.REASONS:
-            # Typed instead of tapping: these are the words we would have asked for next.
-            target = _after_comment(band)
-        elif stage is AnswerStage.COMMENT:
-            target = _after_comment(band)
-        else:
-            added, target = True, stage
-        if stage is not target:
+        # While the chips show, typed words are the comment we would have asked for next.
+        added = stage not in (AnswerStage.REASONS, AnswerStage.COMMENT)
+        target = stage if added else _after_comment(band)
+        if not added:
             if not await answers.move(
                 answer_id, from_stage=stage, to_stage=target, now=now, **values
             ):
@@ -493,15 +488,13 @@ class ConversationService:
             await answers.update(answer_id, now=now, **values)
         label = values.get("sentiment_label")
         deadline = await self._case_for_words(session, found, band, label)
-        chips = await self._chips(session, answer_id) if stage is AnswerStage.REASONS else ()
         return Turn(
             Result.OK,
             answer_id=answer_id,
             stage=target,
             band=band,
             score=answer.score,
-            chips=chips,
-            previous_prompt=answer.prompt_message_id if stage is not target else None,
+            previous_prompt=None if added else answer.prompt_message_id,
             media_kind=media.kind if media else None,
             added=added,
             unsolicited=answer.unsolicited,
@@ -522,14 +515,7 @@ class ConversationService:
     ) -> Turn:
         answers = AnswerRepository(session)
         values = self._with_words(None, text, media, None)
-        answer_id = await answers.add_unsolicited(
-            customer.id,
-            comment=values.pop("comment", None),  # type: ignore[arg-type]
-            media_kind=media.kind if media else None,
-            media_file_id=media.file_id if media else None,
-            now=now,
-        )
-        await answers.update(answer_id, now=now, **values)
+        answer_id = await answers.add_unsolicited(customer.id, now=now, **values)
         label = values.get("sentiment_label")
         deadline = None
         if isinstance(label, SentimentLabel) and is_negative(label):

@@ -31,9 +31,9 @@ def router() -> Router:
     conversation.callback_query.register(score_tapped, ScoreCallback.filter())
     conversation.callback_query.register(reason_tapped, ReasonCallback.filter())
     conversation.callback_query.register(step_tapped, StepCallback.filter())
-    conversation.message.register(words, F.text)
-    conversation.message.register(media, F.photo | F.voice | F.video | F.video_note)
-    conversation.message.register(media, F.audio | F.document)
+    conversation.message.register(said, F.text)
+    conversation.message.register(said, F.photo | F.voice | F.video | F.video_note)
+    conversation.message.register(said, F.audio | F.document)
     return conversation
 
 
@@ -132,7 +132,7 @@ async def step_tapped(
 # -- messages ------------------------------------------------------------------------------------
 
 
-async def words(
+async def said(
     message: Message,
     conversation: ConversationService,
     replies: Replies,
@@ -143,44 +143,17 @@ async def words(
     flood_notice: bool = False,
     cases: CaseService | None = None,
 ) -> None:
-    if message.from_user is None:
-        return
-    text = message.text or ""
-    if not text.strip():
-        if not flooding:
-            await message.answer(
-                replies.words.render(
-                    texts.HINT_EMPTY,
-                    locale,
-                    name=replies.words.name(message.from_user.first_name, locale),
-                )
-            )
-        return
-    turn = await conversation.message(profile_of(message.from_user), text=text)
-    await _after_message(
-        message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice, cases
-    )
-
-
-async def media(
-    message: Message,
-    conversation: ConversationService,
-    replies: Replies,
-    clock: Clock,
-    bot: Bot,
-    locale: str,
-    flooding: bool = False,
-    flood_notice: bool = False,
-    cases: CaseService | None = None,
-) -> None:
+    """Words, or a voice note, photo, video or file (with its caption), from the customer."""
     if message.from_user is None:
         return
     kept = _media_of(message)
-    if kept is None:
+    text = message.caption if kept is not None else message.text
+    if kept is None and not (text or "").strip():
+        if not flooding:
+            name = replies.words.name(message.from_user.first_name, locale)
+            await message.answer(replies.words.render(texts.HINT_EMPTY, locale, name=name))
         return
-    turn = await conversation.message(
-        profile_of(message.from_user), text=message.caption, media=kept
-    )
+    turn = await conversation.message(profile_of(message.from_user), text=text, media=kept)
     await _after_message(
         message, turn, conversation, replies, clock, bot, locale, flooding, flood_notice, cases
     )

@@ -91,25 +91,16 @@ class AnswerRepository:
             .returning(Answer.id)
         )
 
-    async def add_unsolicited(
-        self,
-        customer_id: int,
-        *,
-        comment: str | None,
-        media_kind: str | None,
-        media_file_id: str | None,
-        now: datetime,
-    ) -> int:
+    async def add_unsolicited(self, customer_id: int, *, now: datetime, **values: object) -> int:
+        """Feedback with no survey, finished at once; ``values``: comment, media, sentiment."""
         answer = Answer(
             customer_id=customer_id,
             unsolicited=True,
-            comment=comment,
-            media_kind=media_kind,
-            media_file_id=media_file_id,
             stage=AnswerStage.DONE,
             completed_at=now,
             created_at=now,
             updated_at=now,
+            **values,
         )
         self._session.add(answer)
         await self._session.flush()
