@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
+from datetime import tzinfo
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
@@ -33,6 +34,7 @@ from bot.flood import FloodGuard
 from bot.http import build_http_app, start_http_server
 from bot.i18n import LocaleMiddleware, catalogues
 from bot.links import DeepLink, Links, personal_link
+from bot.live_settings import LiveSettings
 from bot.policy import SurveyPolicy
 from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
@@ -157,6 +159,9 @@ class Application:
             limiter=limiter or RateLimiter.from_settings(settings),
         )
         self.jobs = JobQueue(self.engine, clock=self.clock)
+        # Settings admins change in the chat win over the environment: `_apply` hands each
+        # change to the services below.
+        self.live = LiveSettings(self.session_factory, self.clock, settings)
         self.policy = SurveyPolicy.from_settings(settings)
         self.words = Texts(settings.business_name, default_locale=settings.default_language)
         self.visits = VisitService(
@@ -187,7 +192,7 @@ class Application:
             ConversationPolicy.from_settings(settings),
         )
         # Staff chats: where cases go (routing) and who may act on them there.
-        self.roles = Roles(self.session_factory, settings.admin_ids)
+        self.roles = Roles(self.session_factory, settings.admin_ids, self.clock)
         self.staff_chats = StaffChatService(self.session_factory, self.clock, self.bot)
         self.routing = Routing()
         self.staff_access = StaffAccess(self.bot, self.roles)
@@ -201,26 +206,27 @@ class Application:
             access=self.staff_access,
             admins=self.roles,
             policy=CasePolicy.from_settings(settings),
-            zone_for=self.policy.zone_for,
+            zone_for=self.zone_for,
         )
         self.cases.register(self.scheduler)
         self.conversation.cases = self.cases
+        self.arrivals = LinkArrivals(
+            self.session_factory, self.links, self.visits, self.jobs, self.policy, self.clock
+        )
         self.dispatcher = Dispatcher(
             settings=settings,
             clock=self.clock,
             words=self.words,
-            replies=Replies(self.words, self.policy.zone_for),
+            replies=Replies(self.words, self.zone_for),
             conversation=self.conversation,
             privacy=PrivacyService(self.session_factory, self.clock),
             customers=self.customers,
-            arrivals=LinkArrivals(
-                self.session_factory,
-                self.links,
-                self.visits,
-                self.jobs,
-                self.policy,
-                self.clock,
-            ),
+            arrivals=self.arrivals,
+            sessions=self.session_factory,
+            live=self.live,
+            links=self.links,
+            visits=self.visits,
+            surveys=self.surveys,
             roles=self.roles,
             staff_chats=self.staff_chats,
             staff_access=self.staff_access,
@@ -233,6 +239,7 @@ class Application:
             catalogues(), self.customers.language_of, default=settings.default_language
         )
         self.dispatcher.update.outer_middleware(self.locales)
+        self.live.subscribe(self._apply)
         self.dispatcher.message.outer_middleware(FloodGuard())
         # Extra routers go first so they can take updates the catch-all handlers would swallow.
         self.dispatcher.include_routers(*extra_routers, build_router())
@@ -264,6 +271,7 @@ class Application:
         self.http_url = f"http://{host}:{port}"
         try:
             me = await self.bot.me()
+            await self.live.load()
             await self.conversation.ensure_reasons()
             # TextBlob and the language model load in ~0.4 s: before the first comment, not in it.
             await asyncio.to_thread(warm_up)
@@ -298,6 +306,21 @@ class Application:
             await self.engine.dispose()
             log.info("Stopped cleanly")
         polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+
+    def zone_for(self, name: str | None) -> tzinfo:
+        """A customer's time zone by name, TIMEZONE as it is now when unknown."""
+        return self.policy.zone_for(name)
+
+    def _apply(self, settings: Settings) -> None:
+        """Hand settings changed in the chat to every service that reads them. Work already
+        scheduled keeps the times it was given; what is decided from now on uses the new ones."""
+        self.policy = SurveyPolicy.from_settings(settings)
+        self.visits.policy = self.surveys.policy = self.arrivals.policy = self.policy
+        self.visits.scale = SurveyScale(settings.survey_scale)
+        self.conversation.policy = ConversationPolicy.from_settings(settings)
+        self.cases.policy = CasePolicy.from_settings(settings)
+        self.words.business = settings.business_name
+        self.words.default_locale = self.locales.default = settings.default_language
 
     async def personal_link(self, ref: str) -> DeepLink:
         """The deep link that makes whoever presses Start the customer with this ref."""

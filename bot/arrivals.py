@@ -121,7 +121,7 @@ class LinkArrivals:
         self._links = links
         self._visits = visits
         self._jobs = jobs
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
 
     async def arrived(
@@ -162,7 +162,7 @@ class LinkArrivals:
         now = self._clock.now()
         async with self._sessions.begin() as session:
             customer, _ = await customer_started(session, profile, now=now, jobs=self._jobs)
-            name, zone = _name(customer, profile), self._policy.zone_for(customer.timezone)
+            name, zone = _name(customer, profile), self.policy.zone_for(customer.timezone)
         view = await self._visits.record(
             VisitIn(
                 visit_id=visit_id,

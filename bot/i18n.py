@@ -110,7 +110,7 @@ class LocaleMiddleware(I18nMiddleware):
     ) -> None:
         super().__init__(i18n)
         self._lookup = lookup
-        self._default = default
+        self.default = default
         self._known: dict[int, str | None] = {}
 
     def remember(self, user_id: int, language: str | None) -> None:
@@ -120,13 +120,13 @@ class LocaleMiddleware(I18nMiddleware):
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user: User | None = data.get("event_from_user")
         if user is None:
-            return self._default
+            return self.default
         if user.id not in self._known:
             if len(self._known) >= _KNOWN_MAX:  # bounded: start afresh rather than grow forever
                 self._known.clear()
             self._known[user.id] = await self._lookup(user.id)
         stored = self._known[user.id]
-        return negotiate(stored or user.language_code, self._default)
+        return negotiate(stored or user.language_code, self.default)
 
     async def __call__(
         self,

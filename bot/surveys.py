@@ -225,7 +225,7 @@ class SurveyService:
     ) -> None:
         self._sessions = sessions
         self._jobs = jobs
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
         self._bot = bot
         self._words = words
@@ -276,7 +276,7 @@ class SurveyService:
         survey, visit, customer = found.survey, found.visit, found.customer
         # The customer may have opted out, blocked the bot or been surveyed since scheduling.
         skip = skip_reason(
-            self._policy,
+            self.policy,
             due_at=now,
             last_surveyed_at=customer.last_surveyed_at,
             opted_out=customer.opted_out_at is not None,
@@ -286,14 +286,14 @@ class SurveyService:
         if skip is not None:
             return await self._close(survey, SurveyState.SKIPPED, skip.value, now)
         started = customer.telegram_user_id is not None and customer.started_at is not None
-        late = expiry_reason(self._policy, now=now, due_at=survey.due_at, started=started)
+        late = expiry_reason(self.policy, now=now, due_at=survey.due_at, started=started)
         if late is not None:
             return await self._close(survey, SurveyState.EXPIRED, late.value, now)
         if not started or customer.telegram_user_id is None:
             # Waits for /start (whose code schedules a new send); the expiry job closes it
             # ("never_started") if that does not come in time.
             return Outcome.WAITING
-        zone = self._policy.zone_for(customer.timezone)
+        zone = self.policy.zone_for(customer.timezone)
         message = compose_survey(
             survey.id, survey.scale, visit, customer, words=self._words, now=now, zone=zone
         )
@@ -334,13 +334,13 @@ class SurveyService:
             or customer.erased_at is not None
         ):
             return Outcome.NOTHING
-        until = expires_at(self._policy, due_at=survey.due_at, sent_at=survey.sent_at)
+        until = expires_at(self.policy, due_at=survey.due_at, sent_at=survey.sent_at)
         if now >= until:
             return Outcome.NOTHING
-        zone = self._policy.zone_for(customer.timezone)
-        if is_quiet(self._policy.quiet_hours, now, zone):
+        zone = self.policy.zone_for(customer.timezone)
+        if is_quiet(self.policy.quiet_hours, now, zone):
             # Due outside quiet hours, but it ran late (a backlog, a restart): wait again.
-            at = next_allowed(self._policy.quiet_hours, now, zone)
+            at = next_allowed(self.policy.quiet_hours, now, zone)
             if at >= until:
                 return Outcome.NOTHING
             await self._jobs.schedule(
@@ -384,14 +384,14 @@ class SurveyService:
             survey, customer = found.survey, found.customer
             started = customer.telegram_user_id is not None and customer.started_at is not None
             reason = expiry_reason(
-                self._policy,
+                self.policy,
                 now=now,
                 due_at=survey.due_at,
                 sent_at=survey.sent_at,
                 started=started,
             )
             if reason is None:
-                at = expires_at(self._policy, due_at=survey.due_at, sent_at=survey.sent_at)
+                at = expires_at(self.policy, due_at=survey.due_at, sent_at=survey.sent_at)
                 await self._jobs.schedule(
                     EXPIRE_SURVEY,
                     at,
@@ -426,7 +426,7 @@ class SurveyService:
         transaction. (Its expiry moved to sent_at + SURVEY_EXPIRY; the expiry job, due
         earlier, finds that and checks again then.)"""
         sent_at = self._clock.now()
-        until = expires_at(self._policy, due_at=survey.due_at, sent_at=sent_at)
+        until = expires_at(self.policy, due_at=survey.due_at, sent_at=sent_at)
         async with self._sessions.begin() as session:
             repository = SurveyRepository(session)
             recorded = await repository.mark_sent(
@@ -442,7 +442,7 @@ class SurveyService:
                 log.info("Survey %d was closed while its message was on the way", survey.id)
                 return
             await repository.mark_customer_surveyed(customer.id, at=sent_at)
-            remind_at = reminder_due_at(self._policy, sent_at=sent_at, zone=zone)
+            remind_at = reminder_due_at(self.policy, sent_at=sent_at, zone=zone)
             if remind_at is not None:
                 await self._jobs.schedule(
                     SURVEY_REMINDER,

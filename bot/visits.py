@@ -94,9 +94,9 @@ class VisitService:
     ) -> None:
         self._sessions = sessions
         self._jobs = jobs
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
-        self._scale = scale
+        self.scale = scale
 
     async def record(self, visit: VisitIn) -> VisitView:
         """Record a visit once. The same visit_id again answers what was recorded the first time
@@ -152,7 +152,7 @@ class VisitService:
     async def _decide_survey(
         self, session: AsyncSession, customer: Customer, visit: Visit, now: datetime
     ) -> Survey:
-        policy = self._policy
+        policy = self.policy
         due = survey_due_at(policy, visit.occurred_at, policy.zone_for(customer.timezone))
         reason = skip_reason(
             policy,
@@ -166,7 +166,7 @@ class VisitService:
             visit_id=visit.id,
             customer_id=customer.id,
             state=SurveyState.SKIPPED if reason else SurveyState.SCHEDULED,
-            scale=self._scale,
+            scale=self.scale,
             due_at=due,
             expires_at=None if reason else expires_at(policy, due_at=due),
             closed_at=now if reason else None,
@@ -200,7 +200,7 @@ class VisitService:
     ) -> datetime | None:
         """When the customer's closest other survey asked (or will ask), within the cooldown on
         either side of `due`; None when there is none."""
-        cooldown = self._policy.cooldown
+        cooldown = self.policy.cooldown
         if not cooldown:
             return None
         rows = await session.execute(

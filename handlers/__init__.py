@@ -2,6 +2,7 @@
 
 from aiogram import Router
 
+from handlers.admin import router as admin_router
 from handlers.cases import router as cases_router
 from handlers.customer import router as customer_router
 from handlers.staff import router as staff_router
@@ -10,6 +11,7 @@ from handlers.staff import router as staff_router
 def build_router() -> Router:
     """A fresh router tree per dispatcher: aiogram refuses to attach one router twice."""
     root = Router(name="hearback")
-    # Staff first: its admin commands in private chats come before the customer's catch-alls.
-    root.include_routers(staff_router(), cases_router(), customer_router())
+    # Admin and staff first: their commands in private chats come before the customer's
+    # catch-alls; the admin router lets only admins' admin commands in.
+    root.include_routers(admin_router(), staff_router(), cases_router(), customer_router())
     return root

@@ -465,14 +465,32 @@ class SimUser:
 
     # -- private chat with a bot --------------------------------------------------------------
 
-    async def send(self, bot: BotAccount, text: str) -> StoredMessage:
-        """Write ``text`` to ``bot`` in the private chat (``/start payload`` starts the bot)."""
+    async def send(
+        self, bot: BotAccount, text: str, *, reply_to: StoredMessage | int | None = None
+    ) -> StoredMessage:
+        """Write ``text`` to ``bot`` in the private chat (``/start payload`` starts the bot);
+        ``reply_to``: as a reply to that message of the chat."""
         if not text:
             raise SimulationError("a message needs text")
         content: dict[str, Any] = {"text": text}
         entities = command_entities(text)
         if entities:
             content["entities"] = entities
+        return await self._world.user_writes(self, bot, content, reply_to=reply_to)
+
+    async def forward(
+        self, bot: BotAccount, text: str, *, origin: SimUser | str, at: int | None = None
+    ) -> StoredMessage:
+        """Forward to ``bot`` a text message first written by ``origin``: a user, or a name
+        alone when that user's privacy settings hide their account (``hidden_user``)."""
+        if not text:
+            raise SimulationError("a message needs text")
+        date = at if at is not None else self._world.date()
+        if isinstance(origin, SimUser):
+            forward = {"type": "user", "sender_user": origin.as_user(), "date": date}
+        else:
+            forward = {"type": "hidden_user", "sender_user_name": origin, "date": date}
+        content: dict[str, Any] = {"text": text, "forward_origin": forward}
         return await self._world.user_writes(self, bot, content)
 
     async def send_sticker(self, bot: BotAccount, emoji: str = "👍") -> StoredMessage:
@@ -905,6 +923,7 @@ class World:
         bot: BotAccount,
         content: dict[str, Any],
         file: FileRecord | None = None,
+        reply_to: StoredMessage | int | None = None,
     ) -> StoredMessage:
         if user.deactivated:
             raise SimulationError(f"{user!r} is deactivated")
@@ -912,7 +931,13 @@ class World:
             self.set_blocked(user, bot, False)
         user.started.add(bot.id)
         chat = self.private_chat(bot, user)
-        message = self.new_message(chat, content, sender=user, file=file)
+        replied = None
+        if reply_to is not None:
+            reply_id = reply_to if isinstance(reply_to, int) else reply_to.message_id
+            replied = chat.message(reply_id)
+            if replied is None:
+                raise SimulationError(f"no message {reply_id} in {chat!r} to reply to")
+        message = self.new_message(chat, content, sender=user, file=file, reply_to=replied)
         self.push_update(bot, "message", message.data)
         await asyncio.sleep(0)
         return message
