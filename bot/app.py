@@ -54,6 +54,9 @@ from storage.models import SurveyScale
 
 log = logging.getLogger(__name__)
 
+# How often each process re-reads the settings admins change in the chat (seconds).
+SETTINGS_REFRESH = 30.0
+
 
 class InFlightUpdates(BaseMiddleware):
     """Counts updates being handled, so shutdown can wait for them instead of cutting them off."""
@@ -269,6 +272,7 @@ class Application:
         stop = asyncio.create_task(self.stop_requested.wait(), name="stop-requested")
         host, port = http.addresses[0][:2]
         self.http_url = f"http://{host}:{port}"
+        refresh: asyncio.Task[None] | None = None
         try:
             me = await self.bot.me()
             await self.live.load()
@@ -281,10 +285,13 @@ class Application:
             # each time — and the steady 30/s of survey sends with it.
             gc.freeze()
             self.scheduler.start()
+            refresh = asyncio.create_task(self._refresh_settings(), name="refresh-settings")
             self.started.set()
             await asyncio.wait({polling, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
+            if refresh is not None:
+                refresh.cancel()
             self.scheduler.request_stop()  # no new jobs; those in flight finish below
             if not polling.done():
                 try:
@@ -306,6 +313,16 @@ class Application:
             await self.engine.dispose()
             log.info("Stopped cleanly")
         polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+
+    async def _refresh_settings(self) -> None:
+        """Pick up settings another process changed (several workers share one database)."""
+        while True:
+            await asyncio.sleep(SETTINGS_REFRESH)
+            try:
+                if await self.live.load():
+                    log.info("Settings changed elsewhere; now in force here too")
+            except Exception:  # a database hiccup: the next round tries again
+                log.warning("Could not re-read the settings", exc_info=True)
 
     def zone_for(self, name: str | None) -> tzinfo:
         """A customer's time zone by name, TIMEZONE as it is now when unknown."""

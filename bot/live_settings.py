@@ -138,26 +138,35 @@ class LiveSettings:
         self.base = base
         self.current = base
         self._chat: dict[str, str] = {}
+        self._loaded = False
         self._listeners: list[Callable[[Settings], None]] = []
 
     def subscribe(self, listener: Callable[[Settings], None]) -> None:
         """Call ``listener`` with the new settings after each change (and after `load`)."""
         self._listeners.append(listener)
 
-    async def load(self) -> None:
-        """Read the values set in the chat. One that no longer validates (the environment
-        changed under it) is ignored with a warning rather than stopping the bot."""
+    async def load(self) -> bool:
+        """Read the values set in the chat; True if they differ from those in force. A value
+        that no longer validates (the environment changed under it) is ignored with a warning
+        rather than stopping the bot. Cheap enough to call now and then, so a change made
+        through another process arrives here too."""
         async with self._sessions() as session:
             stored = await SettingRepository(session).all()
-        chat = {name: value for name, value in stored.items() if name in RUNTIME}
-        for name in list(chat):
+        chat: dict[str, str] = {}
+        for name in RUNTIME:
+            if name not in stored:
+                continue
             try:
-                self._validated(chat)
-                break
+                self._validated({**chat, name: stored[name]})
             except SettingError as error:
                 log.warning("Ignoring %s set in the chat: %s", name, error)
-                chat.pop(name)
+                continue
+            chat[name] = stored[name]
+        if self._loaded and chat == self._chat:
+            return False
+        self._loaded = True
         self._adopt(chat)
+        return True
 
     # -- reading -----------------------------------------------------------------------------
 
