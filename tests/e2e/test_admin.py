@@ -18,9 +18,10 @@ from bot.app import Application
 from bot.emulator import BotAccount, Emulator, Limits, SimUser
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.surveys import SURVEY_REMINDER
 from bot.visit_input import CustomerIn, VisitIn
 from handlers import admin
-from storage.models import Answer, AnswerStage, AuditEntry, Survey, VisitSource
+from storage.models import Answer, AnswerStage, AuditEntry, Case, Job, Survey, VisitSource
 from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, customers, e2e_settings, running
 from tests.e2e.conftest import visits_due_now as due_now
 from tests.e2e.test_conversation import next_message, score_data
@@ -378,3 +379,35 @@ async def test_audit_shows_the_last_twenty_changes_newest_first(
     assert shown[1].endswith(f"· Bea · setting.set business_name: {BUSINESS} → {long_name[:59]}…")
     assert shown[2].endswith("· Bea · setting.set survey_delay: 21m → 22m")
     assert shown[20].endswith("· Bea · setting.set survey_delay: 3m → 4m")  # older ones left out
+
+
+async def test_reminder_and_case_deadline_follow_the_settings_set_in_the_chat(
+    app: Application, emulator: Emulator, telegram_bot: BotAccount, boss: SimUser
+) -> None:
+    for command in (
+        "/set survey_delay 0",
+        "/set quiet_hours off",
+        "/set survey_reminder 5h",
+        "/set sla_first_response 2h",
+    ):
+        assert "is now" in await ask(boss, telegram_bot, command), command
+    [gus] = await customers(app, emulator, telegram_bot, 1, prefix="Gus")
+    await due_now(app, [gus])
+    await emulator.wait_for(lambda: gus.inbox(telegram_bot), timeout=10)
+    async with app.session_factory() as session:
+        survey = await session.scalar(select(Survey))
+        reminder = await session.scalar(select(Job).where(Job.kind == SURVEY_REMINDER))
+    assert survey is not None and survey.sent_at is not None and reminder is not None
+    assert abs(reminder.due_at - (survey.sent_at + timedelta(hours=5))) < timedelta(seconds=1)
+
+    invitation = gus.inbox(telegram_bot)[0]
+    await gus.tap(telegram_bot, invitation, score_data(invitation, 1))
+    await next_message(gus, telegram_bot, 2)
+    for _ in range(100):
+        async with app.session_factory() as session:
+            case = await session.scalar(select(Case))
+        if case is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert case is not None and case.first_response_due_at is not None
+    assert case.first_response_due_at - case.created_at == timedelta(hours=2)
