@@ -45,6 +45,7 @@ from bot.sentiment import BaselineClassifier, warm_up
 from bot.settings import Settings
 from bot.staffchats import Routing, StaffAccess, StaffChatService
 from bot.surveys import SurveyService
+from bot.text_editor import load_overrides
 from bot.texts import Texts
 from bot.visits import VisitService
 from handlers import build_router
@@ -276,6 +277,7 @@ class Application:
         try:
             me = await self.bot.me()
             await self.live.load()
+            await load_overrides(self.session_factory, self.words)
             await self.conversation.ensure_reasons()
             # TextBlob and the language model load in ~0.4 s: before the first comment, not in it.
             await asyncio.to_thread(warm_up)
@@ -315,12 +317,14 @@ class Application:
         polling.result()  # a polling failure (e.g. a wrong token) surfaces here
 
     async def _refresh_settings(self) -> None:
-        """Pick up settings another process changed (several workers share one database)."""
+        """Pick up settings and texts another process changed (several workers share one
+        database)."""
         while True:
             await asyncio.sleep(SETTINGS_REFRESH)
             try:
                 if await self.live.load():
                     log.info("Settings changed elsewhere; now in force here too")
+                await load_overrides(self.session_factory, self.words, warn=False)
             except Exception:  # a database hiccup: the next round tries again
                 log.warning("Could not re-read the settings", exc_info=True)
 

@@ -13,6 +13,7 @@ times as the customer's clock says them; a few texts have their own, listed besi
 
 from __future__ import annotations
 
+import logging
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from babel.lists import format_list
 from bot.i18n import DEFAULT_LOCALE, Catalogues, catalogues, negotiate
 
 __all__ = ["TEXTS", "Text", "Texts", "placeholders", "render", "text"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +348,9 @@ class Texts:
 
     ``default_locale`` is for customers whose language has no catalogue (DEFAULT_LANGUAGE);
     ``overrides`` maps (text name, locale) to an admin's own wording (issue 6), which wins over
-    the catalogue.
+    the catalogue. `override` and `restore` change them while the bot runs (`bot.text_editor`
+    stores them and loads them at start); every service shares this one object, so a change
+    applies to the very next message.
     """
 
     def __init__(
@@ -369,11 +374,41 @@ class Texts:
         own = self._overrides.get((item.name, locale))
         if own is not None:
             return own
+        return self.default(item, locale)
+
+    def default(self, item: Text, locale: str) -> str:
+        """The wording from the catalogue (English in the code), whatever an admin set."""
         return self._i18n.gettext(item.english, locale=locale)
 
     def render(self, item: Text, locale: str = DEFAULT_LOCALE, **values: object) -> str:
         values.setdefault("business", self.business)
-        return self.template(item, locale).format_map(values)
+        own = self._overrides.get((item.name, locale))
+        if own is not None:
+            try:
+                return own.format_map(values)
+            except (KeyError, IndexError, ValueError, AttributeError):
+                # Checked when set and when loaded, so only a text whose placeholders changed in
+                # the code since could get here: the customer still gets a message.
+                log.exception("%s/%s: the admin's wording does not render", item.name, locale)
+        return self.default(item, locale).format_map(values)
+
+    # -- admins' own wording (issue 6) --------------------------------------------------------
+
+    def override(self, name: str, locale: str, wording: str) -> None:
+        """From now on customers reading ``locale`` get ``wording`` for the text ``name``."""
+        self._overrides[(name, locale)] = wording
+
+    def restore(self, name: str, locale: str) -> None:
+        """Back to the catalogue's wording (nothing happens if there was no override)."""
+        self._overrides.pop((name, locale), None)
+
+    def overridden(self, name: str, locale: str) -> str | None:
+        """An admin's wording in force for this text and language, if any."""
+        return self._overrides.get((name, locale))
+
+    def overrides(self) -> dict[tuple[str, str], str]:
+        """Every admin wording in force, by (name, locale): a copy."""
+        return dict(self._overrides)
 
     def name(self, first_name: str | None, locale: str) -> str:
         """How to address the customer: their first name, or a polite stand-in."""
