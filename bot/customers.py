@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,6 +62,19 @@ class CustomerService:
             return await session.scalar(
                 select(Customer.language).where(Customer.telegram_user_id == telegram_user_id)
             )
+
+    async def started_among(self, telegram_user_ids: Iterable[int]) -> set[int]:
+        """Those of these people who have pressed Start (Telegram lets the bot reach only them)."""
+        ids = list(telegram_user_ids)
+        if not ids:
+            return set()
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Customer.telegram_user_id).where(
+                    Customer.telegram_user_id.in_(ids), Customer.started_at.is_not(None)
+                )
+            )
+            return {row for row in rows if row is not None}
 
     async def set_language(self, profile: TelegramProfile, language: str) -> None:
         """/language: from now on the customer reads ``language``."""

@@ -7,6 +7,9 @@ Two kinds of link (`LinkKind`):
 - a *personal link* for a customer the business knows only by its own reference (`ref`): the
   person who presses Start becomes that customer, and nobody else can afterwards.
 
+Links are made by `hearback link` (a PNG file) and by an admin's /link in the chat (the same
+PNG as a photo, `qr_png`; recorded in the audit log with the link row, in one transaction).
+
 Payload format
 --------------
 Telegram passes at most 64 characters of `[A-Za-z0-9_-]` from a link to /start, too few for a
@@ -40,11 +43,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import json
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from storage.db import create_engine, create_session_factory, insert_for
 from storage.models import LinkKind, LinkTarget, Setting
+from storage.repositories import AuditRepository
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -67,6 +73,10 @@ TAG_BYTES = 10
 MAX_FIELD_LENGTH = 128
 #: Where the generated secret is kept (a key no setting is named, so nobody mistakes it for one).
 SECRET_SETTING_KEY = "internal.link_secret"
+#: Audit action of a location link made by an admin in the chat (/link).
+LINK_CREATED_ACTION = "link.create"
+#: The audit log's target column holds this many characters.
+_AUDIT_TARGET_LENGTH = 256
 
 _DOMAIN = b"hearback/link/v1"
 _KIND_BYTES = {LinkKind.LOCATION: 1, LinkKind.CUSTOMER: 2}
@@ -148,17 +158,39 @@ class DeepLink:
     payload: str
 
 
-def _label(value: str | None, name: str, *, required: bool = False) -> str | None:
+class LabelError(ValueError):
+    """A location, staff or service name that cannot be stored: empty where one is needed, or
+    longer than `MAX_FIELD_LENGTH`. ``length`` is the length given (0 when empty)."""
+
+    def __init__(self, field: str, length: int) -> None:
+        self.field = field
+        self.length = length
+        self.limit = MAX_FIELD_LENGTH
+        if length:
+            super().__init__(f"{field} must be at most {MAX_FIELD_LENGTH} characters")
+        else:
+            super().__init__(f"{field} must not be empty")
+
+
+def clean_label(value: str | None, name: str, *, required: bool = False) -> str | None:
     """A location, staff or service name as stored: trimmed, in one Unicode spelling (NFC), so
-    "Café" typed two ways is one location; empty means none."""
+    "Café" typed two ways is one location; empty means none. LabelError when it cannot be."""
     text = unicodedata.normalize("NFC", value.strip()) if value else ""
     if not text:
         if required:
-            raise ValueError(f"{name} must not be empty")
+            raise LabelError(name, 0)
         return None
     if len(text) > MAX_FIELD_LENGTH:
-        raise ValueError(f"{name} must be at most {MAX_FIELD_LENGTH} characters")
+        raise LabelError(name, len(text))
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An admin making a link in the chat, for the audit log."""
+
+    user_id: int
+    name: str | None = None
 
 
 def _ref(value: str) -> str:
@@ -209,12 +241,18 @@ class Links:
         return self._signer
 
     async def location_payload(
-        self, location: str, staff: str | None = None, service: str | None = None
+        self,
+        location: str,
+        staff: str | None = None,
+        service: str | None = None,
+        *,
+        by: Actor | None = None,
     ) -> str:
         """The payload for a location link (the same one every time for the same target).
-        Raises ValueError for an empty location or a field over 128 characters."""
-        place = _label(location, "location", required=True)
-        who, what = _label(staff, "staff"), _label(service, "service")
+        Raises LabelError (a ValueError) for an empty location or a field over 128 characters.
+        ``by``: the admin who asked in the chat, recorded in the audit log with the link."""
+        place = clean_label(location, "location", required=True)
+        who, what = clean_label(staff, "staff"), clean_label(service, "service")
         target = LinkTarget(
             kind=LinkKind.LOCATION,
             fingerprint=_fingerprint(LinkKind.LOCATION, place, who, what),
@@ -222,7 +260,7 @@ class Links:
             staff=who,
             service=what,
         )
-        return await self._payload_for(target)
+        return await self._payload_for(target, by=by)
 
     async def personal_payload(self, ref: str) -> str:
         """The payload for a customer's personal link (the same one every time for a ref).
@@ -251,7 +289,7 @@ class Links:
             return PersonalLink(row.customer_ref)
         return None
 
-    async def _payload_for(self, target: LinkTarget) -> str:
+    async def _payload_for(self, target: LinkTarget, *, by: Actor | None = None) -> str:
         signer = await self.signer()
         async with self._sessions.begin() as session:
             insert = insert_for(session)
@@ -269,13 +307,17 @@ class Links:
                 .on_conflict_do_nothing(index_elements=[LinkTarget.fingerprint])
                 .returning(LinkTarget.id)
             )
+            created = target_id is not None
             if target_id is None:  # made before (perhaps a moment ago, by someone else)
                 target_id = await session.scalar(
                     select(LinkTarget.id).where(LinkTarget.fingerprint == target.fingerprint)
                 )
-        if target_id is None:
-            raise LookupError("a link target vanished while it was being made")
-        return signer.sign(target.kind, target_id)
+            if target_id is None:
+                raise LookupError("a link target vanished while it was being made")
+            payload = signer.sign(target.kind, target_id)
+            if by is not None:
+                await _audit_link(session, target, payload, created, by, self._clock.now())
+        return payload
 
     async def _stored_secret(self) -> str:
         """The generated secret from the database, made on first use. Two processes starting
@@ -300,6 +342,37 @@ class Links:
         return stored
 
 
+async def _audit_link(
+    session: AsyncSession,
+    target: LinkTarget,
+    payload: str,
+    created: bool,
+    by: Actor,
+    now: datetime,
+) -> None:
+    """Record an admin's link in the caller's transaction. Every request is recorded, also one
+    that gave a link made before: it says who printed which QR code when."""
+    place = target.location or ""
+    label = f"{place} / {target.staff}" if target.staff else place
+    if len(label) > _AUDIT_TARGET_LENGTH:
+        label = label[: _AUDIT_TARGET_LENGTH - 1] + "…"
+    await AuditRepository(session).record(
+        at=now,
+        action=LINK_CREATED_ACTION,
+        actor_id=by.user_id,
+        actor_name=by.name,
+        target=label,
+        old=None,
+        new={
+            "location": target.location,
+            "staff": target.staff,
+            "service": target.service,
+            "payload": payload,
+            "new_target": created,
+        },
+    )
+
+
 # ------------------------------------------------------------------------ URLs and QR codes
 
 
@@ -314,9 +387,11 @@ async def location_link(
     *,
     staff: str | None = None,
     service: str | None = None,
+    by: Actor | None = None,
 ) -> DeepLink:
-    """The QR-code link of a location (staff and service optional). ValueError on bad input."""
-    payload = await links.location_payload(location, staff, service)
+    """The QR-code link of a location (staff and service optional). ValueError on bad input;
+    ``by``: the admin who asked in the chat (audited)."""
+    payload = await links.location_payload(location, staff, service, by=by)
     return DeepLink(link_url(bot_username, payload), payload)
 
 
@@ -387,9 +462,16 @@ async def make_link(
         await engine.dispose()
 
 
+def qr_png(url: str, *, scale: int = 10) -> bytes:
+    """`url` as a QR code PNG: error correction M or better (a counter sticker gets scuffed),
+    the standard 4-module quiet zone, `scale` pixels a module."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
+
+
 def write_qr_png(url: str, path: Path, *, scale: int = 10) -> Path:
-    """Write `url` as a QR code PNG: error correction M or better (a counter sticker gets
-    scuffed), the standard 4-module quiet zone, `scale` pixels a module."""
+    """Write `url` as a QR code PNG file (see `qr_png`), making its folder if need be."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    segno.make(url, error="m", micro=False).save(path, kind="png", scale=scale, border=4)
+    path.write_bytes(qr_png(url, scale=scale))
     return path

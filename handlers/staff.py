@@ -17,6 +17,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import ChatMemberUpdated, Message
 
 from bot import staff_texts
+from bot.menus import CommandMenus
 from bot.roles import Roles
 from bot.staffchats import Outcome, Refusal, Registration, StaffChatService, is_present
 from bot.texts import Texts
@@ -47,23 +48,29 @@ def router() -> Router:
 # -- in a group ----------------------------------------------------------------------------------
 
 
-async def staff_here(message: Message, roles: Roles, staff_chats: StaffChatService) -> None:
+async def staff_here(
+    message: Message, roles: Roles, staff_chats: StaffChatService, menus: CommandMenus
+) -> None:
     person = message.from_user
     if person is None or not await roles.is_admin(person.id):
         return  # silence, as for any command the bot does not serve in a group
     registration = await staff_chats.register(message.chat.id, by=person.id)
+    if registration.registered:
+        await menus.staff_chat_added(message.chat.id)
     await message.answer(_registration_reply(registration, here=True))
 
 
-async def migrated(message: Message, staff_chats: StaffChatService) -> None:
+async def migrated(message: Message, staff_chats: StaffChatService, menus: CommandMenus) -> None:
     """The group became a supergroup (Telegram posts this in the old group): follow it."""
-    if message.migrate_to_chat_id is not None:
-        await staff_chats.migrated(message.chat.id, message.migrate_to_chat_id)
+    new = message.migrate_to_chat_id
+    if new is not None and await staff_chats.migrated(message.chat.id, new):
+        await menus.staff_chat_added(new)
 
 
 async def membership_changed(event: ChatMemberUpdated, staff_chats: StaffChatService) -> None:
     """The bot's own status changed in a group; removed or left: the chat stops receiving
-    cases. Being added (back) does nothing by itself: an admin sends /staff_here."""
+    cases (its menu went with the bot). Being added (back) does nothing by itself: an admin
+    sends /staff_here."""
     if not is_present(event.new_chat_member):
         await staff_chats.bot_left(event.chat.id, by=event.from_user.id)
 
@@ -76,6 +83,7 @@ async def staffchat(
     command: CommandObject,
     roles: Roles,
     staff_chats: StaffChatService,
+    menus: CommandMenus,
     words: Texts,
     locale: str,
 ) -> None:
@@ -91,10 +99,13 @@ async def staffchat(
     chat_id = _chat_id(argument)
     if action == "add" and chat_id is not None:
         registration = await staff_chats.register(chat_id, by=person.id)
+        if registration.registered:
+            await menus.staff_chat_added(chat_id)
         await message.answer(_registration_reply(registration, here=False))
     elif action == "remove" and chat_id is not None:
         known = await staff_chats.get(chat_id)
         if await staff_chats.remove(chat_id, by=person.id):
+            await menus.staff_chat_removed(chat_id)
             name = _name(known) if known is not None else str(chat_id)
             await message.answer(staff_texts.REMOVED.format(chat=name))
         else:
