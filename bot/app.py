@@ -35,6 +35,7 @@ from bot.http import build_http_app, start_http_server
 from bot.i18n import LocaleMiddleware, catalogues
 from bot.links import DeepLink, Links, personal_link
 from bot.live_settings import LiveSettings
+from bot.menus import CommandMenus
 from bot.policy import SurveyPolicy
 from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
@@ -45,6 +46,7 @@ from bot.sentiment import BaselineClassifier, warm_up
 from bot.settings import Settings
 from bot.staffchats import Routing, StaffAccess, StaffChatService
 from bot.surveys import SurveyService
+from bot.test_surveys import TestSurveyService
 from bot.text_editor import load_overrides
 from bot.texts import Texts
 from bot.visits import VisitService
@@ -214,6 +216,18 @@ class Application:
         )
         self.cases.register(self.scheduler)
         self.conversation.cases = self.cases
+        self.menus = CommandMenus(
+            self.bot, self.roles, self.staff_chats, reachable=self.customers.started_among
+        )
+        self.test_surveys = TestSurveyService(
+            self.session_factory,
+            self.jobs,
+            self.surveys,
+            self.visits,
+            self.clock,
+            self.bot,
+            self.words,
+        )
         self.arrivals = LinkArrivals(
             self.session_factory, self.links, self.visits, self.jobs, self.policy, self.clock
         )
@@ -231,6 +245,8 @@ class Application:
             links=self.links,
             visits=self.visits,
             surveys=self.surveys,
+            menus=self.menus,
+            test_surveys=self.test_surveys,
             roles=self.roles,
             staff_chats=self.staff_chats,
             staff_access=self.staff_access,
@@ -278,6 +294,9 @@ class Application:
             me = await self.bot.me()
             await self.live.load()
             await load_overrides(self.session_factory, self.words)
+            # Each audience's command menu; Telegram refusing one (an admin who never wrote to
+            # the bot) is logged and leaves the rest.
+            await self.menus.publish_all()
             await self.conversation.ensure_reasons()
             # TextBlob and the language model load in ~0.4 s: before the first comment, not in it.
             await asyncio.to_thread(warm_up)

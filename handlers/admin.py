@@ -23,7 +23,9 @@ from aiogram.types import Message, MessageOriginHiddenUser, MessageOriginUser, U
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.live_settings import RUNTIME, Change, LiveSettings, SettingError, Source
+from bot.menus import ADMIN_COMMAND_NAMES, CommandMenus
 from bot.roles import Revocation, Roles
+from handlers import admin_links, admin_reasons, admin_routes, admin_texts
 from storage.models import AuditEntry
 from storage.repositories import AuditRepository
 
@@ -84,60 +86,31 @@ def router() -> Router:
     admin.message.register(reset, Command("reset"))
     admin.message.register(admins, Command("admins"))
     admin.message.register(audit, Command("audit"))
-    # INTEGRATION-PENDING: the sub-routers land while this is built; the lead makes these plain
-    # imports once they have.
-    import importlib
-
-    for name in ("admin_texts", "admin_reasons", "admin_routes", "admin_links"):
-        try:
-            module = importlib.import_module(f"handlers.{name}")
-        except ImportError:
-            continue
-        admin.include_router(module.router())
+    admin.include_routers(
+        admin_texts.router(), admin_reasons.router(), admin_routes.router(), admin_links.router()
+    )
     return admin
-
-
-def _admin_command_names() -> frozenset[str]:
-    try:
-        from bot.menus import ADMIN_COMMAND_NAMES
-    except ImportError:  # INTEGRATION-PENDING
-        return frozenset(
-            {
-                "settings",
-                "set",
-                "reset",
-                "admins",
-                "audit",
-                "texts",
-                "text",
-                "text_reset",
-                "reasons",
-                "routes",
-                "route",
-                "link",
-                "test_survey",
-                "staffchat",
-            }
-        )
-    return ADMIN_COMMAND_NAMES
 
 
 class AdminOnly(Filter):
     """Admin commands and replies to the bot, from admins. The cheap checks come first: every
     private message passes here, and most are customers talking."""
 
-    async def __call__(self, message: Message, roles: Roles, bot: Bot) -> bool:
+    async def __call__(self, message: Message, roles: Roles, menus: CommandMenus, bot: Bot) -> bool:
         person = message.from_user
         if person is None or not _admin_business(message, bot.id):
             return False
-        return await roles.is_admin(person.id)
+        if not await roles.is_admin(person.id):
+            return False
+        await menus.admin_seen(person.id)
+        return True
 
 
 def _admin_business(message: Message, bot_id: int) -> bool:
     text = message.text or ""
     if text.startswith("/"):
         name = text[1:].split(maxsplit=1)[0].partition("@")[0].lower() if len(text) > 1 else ""
-        return name in _admin_command_names()
+        return name in ADMIN_COMMAND_NAMES
     replied = message.reply_to_message
     return replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
 
@@ -223,7 +196,7 @@ def _unknown_setting(name: str) -> str:
 
 
 async def admins(
-    message: Message, command: CommandObject, roles: Roles, bot: Bot, menus: Any = None
+    message: Message, command: CommandObject, roles: Roles, menus: CommandMenus, bot: Bot
 ) -> None:
     args = (command.args or "").split()
     action = args[0].lower() if args else "list"
@@ -243,14 +216,13 @@ async def admins(
         if not await roles.grant(user_id, by=person.id, by_name=person.full_name):
             await message.answer(ADMIN_ALREADY.format(who=who))
             return
-        if menus is not None:  # INTEGRATION-PENDING
-            await menus.admin_added(user_id)
+        await menus.admin_added(user_id)
         with suppress(TelegramAPIError):  # they may never have started the bot: fine
             await bot.send_message(user_id, ADMIN_WELCOME)
         await message.answer(ADMIN_ADDED.format(who=who))
         return
     outcome = await roles.revoke(user_id, by=person.id, by_name=person.full_name)
-    if outcome is Revocation.REMOVED and menus is not None:  # INTEGRATION-PENDING
+    if outcome is Revocation.REMOVED:
         await menus.admin_removed(user_id)
     replies = {
         Revocation.REMOVED: ADMIN_REMOVED,
