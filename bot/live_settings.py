@@ -210,25 +210,12 @@ class LiveSettings:
         chat = {**self._chat, name: value}
         validated = self._validated(chat)
         old = self.view(name)
-        new_value = self._shown(name, getattr(validated, name))
         # Stored as the model normalised it (e.g. " 2h " → "2h", mon-fri spelled one way).
         stored = "" if value == "" else format_value(getattr(validated, name))
         chat[name] = stored
         if self._chat.get(name) == stored:  # the same again: nothing to store or audit
             return Change(old, old.value, changed=False)
-        async with self._sessions.begin() as session:
-            await SettingRepository(session).put(name, stored, updated_by=by, now=self._clock.now())
-            await AuditRepository(session).record(
-                at=self._clock.now(),
-                action=SET_ACTION,
-                actor_id=by,
-                actor_name=by_name,
-                target=name,
-                old=old.value,
-                new=new_value,
-            )
-        self._adopt(chat, validated)
-        return Change(self.view(name), old.value, changed=old.value != new_value)
+        return await self._commit(name, chat, validated, old, by=by, by_name=by_name)
 
     async def reset(self, name: str, *, by: int, by_name: str | None) -> Change:
         """Drop the chat's value of ``name``: the environment's or the default applies."""
@@ -237,13 +224,31 @@ class LiveSettings:
         if name not in self._chat:
             return Change(old, old.value, changed=False)
         chat = {key: value for key, value in self._chat.items() if key != name}
-        validated = self._validated(chat)
+        return await self._commit(name, chat, self._validated(chat), old, by=by, by_name=by_name)
+
+    async def _commit(
+        self,
+        name: str,
+        chat: dict[str, str],
+        validated: Settings,
+        old: SettingView,
+        *,
+        by: int,
+        by_name: str | None,
+    ) -> Change:
+        """Store (or, absent from ``chat``, remove) the chat's value of ``name`` with its audit
+        entry in one transaction, then put ``validated`` in force."""
+        new_value = self._shown(name, getattr(validated, name))
+        now = self._clock.now()
         async with self._sessions.begin() as session:
-            await SettingRepository(session).remove(name)
-            new_value = self._shown(name, getattr(validated, name))
+            settings = SettingRepository(session)
+            if name in chat:
+                await settings.put(name, chat[name], updated_by=by, now=now)
+            else:
+                await settings.remove(name)
             await AuditRepository(session).record(
-                at=self._clock.now(),
-                action=RESET_ACTION,
+                at=now,
+                action=SET_ACTION if name in chat else RESET_ACTION,
                 actor_id=by,
                 actor_name=by_name,
                 target=name,
@@ -251,7 +256,9 @@ class LiveSettings:
                 new=new_value,
             )
         self._adopt(chat, validated)
-        return Change(self.view(name), old.value, changed=True)
+        return Change(
+            self.view(name), old.value, changed=old.value != new_value or name not in chat
+        )
 
     # -- inside ------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from bot.app import Application
-from bot.emulator import Emulator
+from bot.emulator import BotAccount, Emulator, SimUser
+from bot.emulator.world import StoredMessage
 from bot.ratelimit import RetryPolicy, SendLimits
 from bot.settings import Settings
 from bot.simulation import started_customers, visits_due_now
@@ -83,3 +84,32 @@ UNPACED = SendLimits(per_second=2000, burst=200, private_per_second=100, private
 # The world every end-to-end test sets up the same way (also used by the benchmarks).
 customers = started_customers
 __all__ = ["QUICK", "UNPACED", "customers", "e2e_settings", "running", "visits_due_now"]
+
+
+async def replies(
+    person: SimUser,
+    bot: BotAccount,
+    text: str,
+    count: int = 1,
+    *,
+    reply_to: StoredMessage | None = None,
+) -> list[StoredMessage]:
+    """Send ``text`` in the private chat (``reply_to``: as a reply to that message); the bot's
+    next ``count`` messages there."""
+    before = len(person.inbox(bot))
+    await person.send(bot, text, reply_to=reply_to)
+    for _ in range(200):
+        inbox = person.inbox(bot)
+        if len(inbox) >= before + count:
+            return inbox[before : before + count]
+        await asyncio.sleep(0.05)
+    said = [m.text for m in person.inbox(bot)[before:]]
+    raise AssertionError(f"expected {count} replies to {text!r}, got {said}")
+
+
+async def ask(
+    person: SimUser, bot: BotAccount, text: str, *, reply_to: StoredMessage | None = None
+) -> str:
+    """Send ``text`` in the private chat; the text of the bot's next message there."""
+    [reply] = await replies(person, bot, text, reply_to=reply_to)
+    return reply.text or ""

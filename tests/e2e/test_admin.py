@@ -22,7 +22,7 @@ from bot.surveys import SURVEY_REMINDER
 from bot.visit_input import CustomerIn, VisitIn
 from handlers import admin
 from storage.models import Answer, AnswerStage, AuditEntry, Case, Job, Survey, VisitSource
-from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, customers, e2e_settings, running
+from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, ask, customers, e2e_settings, running
 from tests.e2e.conftest import visits_due_now as due_now
 from tests.e2e.test_conversation import next_message, score_data
 
@@ -54,18 +54,6 @@ def boss(emulator: Emulator) -> SimUser:
 @pytest.fixture
 def carl(emulator: Emulator) -> SimUser:
     return emulator.add_user(first_name="Carl", user_id=CARL)
-
-
-async def ask(person: SimUser, bot: BotAccount, text: str) -> str:
-    """Send ``text`` in the private chat; the bot's next message there."""
-    before = len(person.inbox(bot))
-    await person.send(bot, text)
-    for _ in range(200):
-        inbox = person.inbox(bot)
-        if len(inbox) > before:
-            return inbox[before].text or ""
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no reply to {text!r}")
 
 
 def unknown_command_reply(first_name: str) -> str:

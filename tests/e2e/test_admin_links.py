@@ -27,7 +27,7 @@ from bot.settings import Settings
 from bot.test_surveys import is_test_visit
 from handlers import admin_links
 from storage.models import Answer, AuditEntry, Survey, SurveyState, Visit, VisitSource
-from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, e2e_settings, running
+from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, e2e_settings, replies, running
 from tests.e2e.test_links import assert_qr_code_of
 
 BOSS = 5_000_001  # an admin (ADMIN_IDS)
@@ -56,21 +56,6 @@ async def app(make_app, emulator: Emulator, clock: FakeClock) -> AsyncIterator[A
 @pytest.fixture
 def boss(emulator: Emulator) -> SimUser:
     return emulator.add_user(first_name="Bea", user_id=BOSS)
-
-
-async def replies(
-    person: SimUser, bot: BotAccount, text: str, count: int = 1
-) -> list[StoredMessage]:
-    """Send ``text`` in the private chat; the bot's next ``count`` messages there."""
-    before = len(person.inbox(bot))
-    await person.send(bot, text)
-    for _ in range(200):
-        inbox = person.inbox(bot)
-        if len(inbox) >= before + count:
-            return inbox[before : before + count]
-        await asyncio.sleep(0.05)
-    said = [m.text for m in person.inbox(bot)[before:]]
-    raise AssertionError(f"expected {count} replies to {text!r}, got {said}")
 
 
 async def settle(app: Application) -> None:

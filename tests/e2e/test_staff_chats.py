@@ -19,7 +19,7 @@ from bot.ratelimit import RateLimiter, SendLimits
 from bot.settings import Settings
 from bot.staffchats import ADDED_ACTION, BOT_LEFT_ACTION, REMOVED_ACTION
 from storage.models import AuditEntry, StaffChat
-from tests.e2e.conftest import BUSINESS, QUICK, e2e_settings, running
+from tests.e2e.conftest import BUSINESS, QUICK, ask, e2e_settings, running
 
 BOSS = 5_000_001  # an admin (ADMIN_IDS)
 CLERK = 5_000_002  # a staff member, not an admin
@@ -65,18 +65,6 @@ async def said_in(emulator: Emulator, chat: SimChat, bot: BotAccount, count: int
     """Wait until the bot has written ``count`` messages in the group; all it wrote."""
     await emulator.wait_for(lambda: len(bot_messages(chat, bot)) >= count, timeout=10)
     return bot_messages(chat, bot)
-
-
-async def reply_to(person: SimUser, bot: BotAccount, text: str) -> str:
-    """Send ``text`` in the private chat; the bot's next message there."""
-    before = len(person.inbox(bot))
-    await person.send(bot, text)
-    for _ in range(200):
-        inbox = person.inbox(bot)
-        if len(inbox) > before:
-            return inbox[before].text or ""
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no reply to {text!r}")
 
 
 async def staff_chats(app: Application) -> list[StaffChat]:
@@ -194,21 +182,21 @@ async def test_an_admin_manages_staff_chats_in_private(
     emulator.add_bot_to_chat(telegram_bot, group)
     emulator.add_bot_to_chat(telegram_bot, forum, admin=True, can_manage_topics=True)
 
-    assert await reply_to(boss, telegram_bot, "/staffchat list") == staff_texts.LIST_NONE
+    assert await ask(boss, telegram_bot, "/staffchat list") == staff_texts.LIST_NONE
 
-    assert await reply_to(boss, telegram_bot, f"/staffchat add {group.id}") == (
+    assert await ask(boss, telegram_bot, f"/staffchat add {group.id}") == (
         "Front desk now receives cases."
     )
-    assert await reply_to(boss, telegram_bot, f"/staffchat add {forum.id}") == (
+    assert await ask(boss, telegram_bot, f"/staffchat add {forum.id}") == (
         "Complaints now receives cases."
     )
-    assert await reply_to(boss, telegram_bot, f"/staffchat add {group.id}") == (
+    assert await ask(boss, telegram_bot, f"/staffchat add {group.id}") == (
         "Front desk already receives cases."
     )
-    refused = await reply_to(boss, telegram_bot, f"/staffchat add {elsewhere.id}")
+    refused = await ask(boss, telegram_bot, f"/staffchat add {elsewhere.id}")
     assert refused.startswith(f"I am not a member of chat {elsewhere.id} (Telegram says: ")
 
-    listed = await reply_to(boss, telegram_bot, "/staffchat list")
+    listed = await ask(boss, telegram_bot, "/staffchat list")
     assert listed == "\n".join(
         [
             staff_texts.LIST_HEADING,
@@ -217,13 +205,13 @@ async def test_an_admin_manages_staff_chats_in_private(
         ]
     )
 
-    assert await reply_to(boss, telegram_bot, f"/staffchat remove {group.id}") == (
+    assert await ask(boss, telegram_bot, f"/staffchat remove {group.id}") == (
         "Front desk no longer receives new cases; its open cases stay there."
     )
-    assert await reply_to(boss, telegram_bot, f"/staffchat remove {group.id}") == (
+    assert await ask(boss, telegram_bot, f"/staffchat remove {group.id}") == (
         staff_texts.NOT_REMOVED.format(chat_id=group.id)
     )
-    listed = await reply_to(boss, telegram_bot, "/staffchat list")
+    listed = await ask(boss, telegram_bot, "/staffchat list")
     assert listed == "\n".join(
         [
             staff_texts.LIST_HEADING,
@@ -235,8 +223,8 @@ async def test_an_admin_manages_staff_chats_in_private(
     )
 
     for wrong in ("/staffchat", "/staffchat add", "/staffchat add front", "/staffchat drop 1"):
-        assert await reply_to(boss, telegram_bot, wrong) == staff_texts.USAGE
-    assert await reply_to(boss, telegram_bot, "/staff_here") == staff_texts.STAFF_HERE_IN_PRIVATE
+        assert await ask(boss, telegram_bot, wrong) == staff_texts.USAGE
+    assert await ask(boss, telegram_bot, "/staff_here") == staff_texts.STAFF_HERE_IN_PRIVATE
 
     rows = {row.chat_id: row.active for row in await staff_chats(app)}
     assert rows == {group.id: False, forum.id: True}
@@ -247,9 +235,9 @@ async def test_an_admin_manages_staff_chats_in_private(
 async def test_a_non_admin_gets_what_an_unknown_command_gets(
     app: Application, emulator: Emulator, telegram_bot: BotAccount, clerk: SimUser
 ) -> None:
-    unknown = await reply_to(clerk, telegram_bot, "/frobnicate")
+    unknown = await ask(clerk, telegram_bot, "/frobnicate")
     help_ = texts.render(texts.HELP, business=BUSINESS)
     assert unknown == f"{texts.render(texts.UNKNOWN_COMMAND, name='Carl')}\n\n{help_}"
     for command in ("/staffchat list", "/staffchat add -4000000001", "/staff_here"):
-        assert await reply_to(clerk, telegram_bot, command) == unknown
+        assert await ask(clerk, telegram_bot, command) == unknown
     assert await staff_chats(app) == []
