@@ -7,7 +7,7 @@ survey's buttons, the apology after a score, the review invitation, the survey's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -21,7 +21,16 @@ from bot.settings import Settings
 from bot.surveys import SURVEY_REMINDER
 from bot.visit_input import CustomerIn, VisitIn
 from handlers import admin
-from storage.models import Answer, AnswerStage, AuditEntry, Case, Job, Survey, VisitSource
+from storage.models import (
+    Answer,
+    AnswerStage,
+    AuditEntry,
+    Case,
+    Job,
+    Survey,
+    SurveyScale,
+    VisitSource,
+)
 from tests.e2e.conftest import BUSINESS, QUICK, UNPACED, ask, customers, e2e_settings, running
 from tests.e2e.conftest import visits_due_now as due_now
 from tests.e2e.test_conversation import next_message, score_data
@@ -404,3 +413,65 @@ async def test_reminder_and_case_deadline_follow_the_settings_set_in_the_chat(
         await asyncio.sleep(0.05)
     assert case is not None and case.first_response_due_at is not None
     assert case.first_response_due_at - case.created_at == timedelta(hours=2)
+
+
+#: For each runtime setting: a value other than its default, and where the running bot reads it.
+REACHES: dict[str, tuple[str, Callable[[Application], object], object]] = {
+    "business_name": ("Noodle Bar", lambda app: app.words.business, "Noodle Bar"),
+    "timezone": ("Asia/Shanghai", lambda app: str(app.visits.policy.time_zone), "Asia/Shanghai"),
+    "default_language": ("zh_Hans", lambda app: app.locales.default, "zh_Hans"),
+    "survey_scale": ("nps", lambda app: app.visits.scale, SurveyScale.NPS),
+    "survey_delay": ("15m", lambda app: app.visits.policy.delay, timedelta(minutes=15)),
+    "quiet_hours": ("22:00-07:00", lambda app: str(app.surveys.policy.quiet_hours), "22:00-07:00"),
+    "survey_cooldown": ("7d", lambda app: app.visits.policy.cooldown, timedelta(days=7)),
+    "survey_expiry": ("2d", lambda app: app.surveys.policy.expiry, timedelta(days=2)),
+    "survey_reminder": ("0", lambda app: app.surveys.policy.reminder, timedelta(0)),
+    "low_score": ("5", lambda app: app.conversation.policy.low_score, 5),
+    "review_url": (REVIEW, lambda app: app.conversation.policy.review_url, REVIEW),
+    "sla_first_response": (
+        "8h",
+        lambda app: app.conversation.policy.sla_first_response,
+        timedelta(hours=8),
+    ),
+    "sla_contact_requested": (
+        "30m",
+        lambda app: app.conversation.policy.sla_contact_requested,
+        timedelta(minutes=30),
+    ),
+    "sla_resolution": ("5d", lambda app: app.cases.policy.sla_resolution, timedelta(days=5)),
+    "working_days": ("sun-thu", lambda app: sorted(app.cases.policy.working.days), [0, 1, 2, 3, 6]),
+    "working_hours": (
+        "08:00-17:00",
+        lambda app: (str(app.cases.policy.working.start), str(app.cases.policy.working.end)),
+        ("08:00:00", "17:00:00"),
+    ),
+    "followup_delay": ("2d", lambda app: app.cases.policy.followup_delay, timedelta(days=2)),
+    "escalation_chat": (
+        "-1009876543210",
+        lambda app: app.cases.policy.escalation_chat,
+        -1009876543210,
+    ),
+}
+
+
+async def test_every_runtime_setting_reaches_the_part_of_the_bot_that_uses_it(
+    app: Application, telegram_bot: BotAccount, boss: SimUser
+) -> None:
+    assert set(REACHES) == set(admin.RUNTIME)  # a new runtime setting needs its line here
+    # In this order: the NPS scale first, so that a low score of 5 is allowed.
+    for name in sorted(REACHES, key=lambda name: name != "survey_scale"):
+        value, where, expected = REACHES[name]
+        assert where(app) != expected, name
+        assert "is now" in await ask(boss, telegram_bot, f"/set {name} {value}"), name
+        assert where(app) == expected, name
+
+
+async def test_default_language_set_in_the_chat_is_what_a_customer_without_a_catalogue_reads(
+    app: Application, emulator: Emulator, telegram_bot: BotAccount, boss: SimUser
+) -> None:
+    pierre = emulator.add_user(first_name="Pierre", language_code="fr")
+    assert await ask(pierre, telegram_bot, "/help") == texts.render(texts.HELP, business=BUSINESS)
+    await ask(boss, telegram_bot, "/set default_language zh_Hans")
+    assert await ask(pierre, telegram_bot, "/help") == texts.render(
+        texts.HELP, "zh_Hans", business=BUSINESS
+    )
