@@ -109,8 +109,8 @@ class AdminOnly(Filter):
 def _admin_business(message: Message, bot_id: int) -> bool:
     text = message.text or ""
     if text.startswith("/"):
-        name = text[1:].split(maxsplit=1)[0].partition("@")[0].lower() if len(text) > 1 else ""
-        return name in ADMIN_COMMAND_NAMES
+        words = text[1:].split(maxsplit=1)  # "/ " has none
+        return bool(words) and words[0].partition("@")[0].lower() in ADMIN_COMMAND_NAMES
     replied = message.reply_to_message
     return replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
 

@@ -102,6 +102,13 @@ async def test_a_customer_gets_what_an_unknown_command_gets(
     assert await audit_rows(app) == []
 
 
+async def test_an_admin_typing_a_lone_slash_gets_the_unknown_command_answer(
+    app: Application, telegram_bot: BotAccount, boss: SimUser
+) -> None:
+    for text in ("/", "/ ", "/ settings"):
+        assert await ask(boss, telegram_bot, text) == unknown_command_reply("Bea"), repr(text)
+
+
 # -- /settings, /set, /reset -----------------------------------------------------------------------
 
 
