@@ -32,12 +32,6 @@ from bot.values import format_duration
 from bot.visits import VisitService
 from storage.repositories import TelegramProfile
 
-#: For the admins' command menu (`bot.menus`).
-COMMANDS = (
-    ("link", "A QR code for a counter: /link <location> [staff]"),
-    ("test_survey", "Send yourself the survey customers get"),
-)
-
 # -- wording (English: admins read it, customers never do) -------------------------------------
 
 LINK_USAGE = (

@@ -24,9 +24,6 @@ from bot.reasons import (
     was_translated,
 )
 
-#: For the admins' command menu (`bot.menus`).
-COMMANDS = (("reasons", "Reason chips: list, add, rename, move, hide, show"),)
-
 # -- wording (English: admins read it, customers never do) -------------------------------------
 
 USAGE_LINES = {

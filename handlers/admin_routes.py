@@ -27,12 +27,6 @@ from bot.routes import (
 )
 from storage.models import CaseSeverity, StaffChat
 
-#: For the admins' command menu (`bot.menus`).
-COMMANDS = (
-    ("routes", "Routing rules: which staff chat gets which cases"),
-    ("route", "Add or remove a routing rule"),
-)
-
 # -- wording (English: admins read it, customers never do) -------------------------------------
 
 ADD_USAGE = (

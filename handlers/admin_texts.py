@@ -43,7 +43,6 @@ from bot.text_editor import (
 from bot.texts import Text, Texts
 
 __all__ = [
-    "COMMANDS",
     "Prompt",
     "PromptReply",
     "TextRequest",
@@ -53,13 +52,6 @@ __all__ = [
     "refusal_words",
     "router",
 ]
-
-#: For the command menus (`bot.menus`): name and one-line description.
-COMMANDS = (
-    ("texts", "List the customer texts by name and language"),
-    ("text", "Show or change a text: /text <name> [lang] [new text]"),
-    ("text_reset", "Restore a text's default: /text_reset <name> [lang]"),
-)
 
 # -- wording (English: admins read it, customers never do) -------------------------------------
 

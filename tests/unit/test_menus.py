@@ -3,9 +3,7 @@ published to the right scopes without letting Telegram's refusals stop anything.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,6 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 from aiogram.filters import Command
 from aiogram.methods import SetMyCommands
 
-import handlers
 from bot import menus
 from bot.menus import (
     ADMIN_COMMAND_NAMES,
@@ -147,23 +144,6 @@ def test_every_admin_command_is_served_and_every_served_one_is_in_the_menu() -> 
     served = set(command_names(admin_router()))
     served |= set(command_names(sub_router(staff_router(), "staff-private"))) - {"staff_here"}
     assert served == ADMIN_COMMAND_NAMES
-
-
-def admin_modules() -> Iterator[Any]:
-    for info in pkgutil.iter_modules(handlers.__path__):
-        module = importlib.import_module(f"handlers.{info.name}")
-        if hasattr(module, "COMMANDS"):
-            yield module
-
-
-def test_each_handlers_modules_commands_are_in_the_admin_menu_as_written() -> None:
-    modules = list(admin_modules())
-    assert "handlers.admin_links" in {module.__name__ for module in modules}
-    menu = dict(ADMIN_COMMANDS)
-    for module in modules:
-        for name, description in module.COMMANDS:
-            assert name in ADMIN_COMMAND_NAMES, (module.__name__, name)
-            assert menu[name] == description, (module.__name__, name)
 
 
 # -- publishing ------------------------------------------------------------------------------------
