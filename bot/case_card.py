@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CaseAction, CaseCallback, OfferCallback
+from bot.test_surveys import is_test_visit
 from storage.case_repository import CaseFile
 from storage.models import CaseOffer, CaseSeverity, CaseState, CaseTrigger, SurveyScale
 
@@ -60,6 +61,10 @@ def _when(at: datetime | None, zone: tzinfo) -> str:
     return "—" if at is None else f"{at.astimezone(zone):%a %d %b %H:%M}"
 
 
+#: On the card of a case from an admin's /test_survey: staff need not chase it.
+TEST_NOTE = "🧪 From a test survey (/test_survey): not a real customer's complaint."
+
+
 def customer_line(file: CaseFile) -> str:
     customer = file.customer
     if customer is None or customer.erased_at is not None:
@@ -86,6 +91,8 @@ def card_text(file: CaseFile, zone: tzinfo, now: datetime) -> str:
         f"{_TRIGGER[case.trigger]}",
         customer_line(file),
     ]
+    if visit is not None and is_test_visit(visit.external_id):
+        lines.insert(1, TEST_NOTE)
     if answer is not None:
         verdict = []
         if answer.score is not None and answer.scale is not None:
