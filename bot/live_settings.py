@@ -281,7 +281,7 @@ class LiveSettings:
         if value is None or value == "" or (isinstance(value, QuietHours) and not value.enabled):
             if name == "low_score":
                 scale = self.current.survey_scale
-                return f"default ({3 if scale == 'csat' else 6} on {scale})"
+                return f"{3 if scale == 'csat' else 6} (the {scale} default)"
             return f"none ({_EMPTY_MEANS[name]})" if name in _EMPTY_MEANS else "none"
         return format_value(value)
 

@@ -37,6 +37,11 @@ SOURCE_WORDS = {
     Source.ENVIRONMENT: "from the environment",
     Source.DEFAULT: "default",
 }
+SETTING_SOURCE = {
+    Source.CHAT: "set in the chat",
+    Source.ENVIRONMENT: "the environment",
+    Source.DEFAULT: "the default",
+}
 SET_USAGE = "Usage: /set <name> <value>, e.g. /set survey_delay 30m. /settings lists the names."
 RESET_USAGE = "Usage: /reset <name>, e.g. /reset survey_delay. /settings lists the names."
 UNKNOWN_SETTING = "There is no setting {name!r} that can be changed in the chat."
@@ -71,6 +76,7 @@ ADMIN_NOT_A_PERSON = "That message was not written by a person; admins must be p
 ADMIN_WELCOME = "You are now an admin of this feedback bot. Your commands are in the menu."
 
 AUDIT_HEADING = "The last {count} changes, newest first:"
+AUDIT_HEADING_ONE = "The only change so far:"
 AUDIT_NONE = "No changes have been recorded yet."
 AUDIT_USAGE = "Usage: /audit (the last 20 changes)."
 
@@ -123,7 +129,7 @@ async def settings_(message: Message, live: LiveSettings) -> None:
     for view in live.views():
         blocks.append(
             f"{view.name} = {view.value}\n"
-            f"   {SOURCE_WORDS[view.source]}; default {view.default}\n"
+            f"   source: {SETTING_SOURCE[view.source]} · default: {view.default}\n"
             f"   {view.description}"
         )
     await message.answer("\n\n".join(blocks))
@@ -297,7 +303,7 @@ async def audit(
         await message.answer(AUDIT_NONE)
         return
     zone = live.current.zone
-    lines = [AUDIT_HEADING.format(count=len(entries))]
+    lines = [AUDIT_HEADING.format(count=len(entries)) if len(entries) > 1 else AUDIT_HEADING_ONE]
     lines += [_audit_line(entry, zone) for entry in entries]
     await message.answer("\n".join(lines))
 

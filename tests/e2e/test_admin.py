@@ -122,11 +122,11 @@ async def test_settings_shows_value_default_and_source_and_set_wins_until_reset(
     assert names == list(admin.RUNTIME)
     assert setting_block(listing, "survey_delay").splitlines()[:2] == [
         "survey_delay = 3h",
-        "   from the environment; default 2h",
+        "   source: the environment · default: 2h",
     ]
     assert setting_block(listing, "quiet_hours").splitlines()[:2] == [
         "quiet_hours = 21:00-09:00",
-        "   default; default 21:00-09:00",
+        "   source: the default · default: 21:00-09:00",
     ]
     # Secrets and process settings are not runtime settings and never appear.
     for hidden in ("bot_token", "database_url", "api_keys", "link_secret", "internal."):
@@ -141,7 +141,7 @@ async def test_settings_shows_value_default_and_source_and_set_wins_until_reset(
     )
     listing = await ask(boss, telegram_bot, "/settings")
     assert setting_block(listing, "survey_delay").splitlines()[1] == (
-        "   set in the chat; default 2h"
+        "   source: set in the chat · default: 2h"
     )
     assert await ask(boss, telegram_bot, "/set quiet_hours off") == (
         "quiet_hours is now none (no quiet hours) (was 21:00-09:00).\n"
@@ -173,9 +173,9 @@ async def test_wrong_values_name_what_is_allowed_and_change_nothing(
             "survey_delay stays 3h: survey_delay: must be a duration like 2h, 30m or 30d, or 0; "
             "a number needs a unit: d, h, m or s (got '30')"
         ),
-        "/set low_score 12": "low_score stays default (3 on csat): low_score: must be a whole "
+        "/set low_score 12": "low_score stays 3 (the csat default): low_score: must be a whole "
         "number from 0 to 9",
-        "/set low_score 5": "low_score stays default (3 on csat): low_score must be 1-4 with "
+        "/set low_score 5": "low_score stays 3 (the csat default): low_score must be 1-4 with "
         "survey_scale=csat",
         "/set survey_scale stars": "survey_scale stays csat: survey_scale: must be one of 'csat' "
         "or 'nps'",
@@ -285,7 +285,7 @@ async def test_settings_set_in_the_chat_survive_a_restart(
         listing = await ask(boss, telegram_bot, "/settings")
         assert setting_block(listing, "timezone").splitlines()[:2] == [
             "timezone = Europe/Berlin",
-            "   set in the chat; default UTC",
+            "   source: set in the chat · default: UTC",
         ]
 
 
