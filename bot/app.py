@@ -269,6 +269,10 @@ class Application:
 
     async def run(self) -> None:
         """Serve until `stop()` (or a failure of polling), then shut down in order."""
+        # Settings and texts admins changed in the chat, before the first update or API call
+        # could be handled on the environment's values.
+        await self.live.load()
+        await load_overrides(self.session_factory, self.words)
         http = await start_http_server(
             build_http_app(
                 self.settings,
@@ -292,8 +296,6 @@ class Application:
         refresh: asyncio.Task[None] | None = None
         try:
             me = await self.bot.me()
-            await self.live.load()
-            await load_overrides(self.session_factory, self.words)
             # Each audience's command menu; Telegram refusing one (an admin who never wrote to
             # the bot) is logged and leaves the rest.
             await self.menus.publish_all()
