@@ -403,7 +403,8 @@ async def test_reminder_and_case_deadline_follow_the_settings_set_in_the_chat(
         async with app.session_factory() as session:
             survey = await session.scalar(select(Survey))
             reminder = await session.scalar(select(Job).where(Job.kind == SURVEY_REMINDER))
-        if reminder is not None:
+        # Two reads: the commit may fall between them, so wait until both show it.
+        if reminder is not None and survey is not None and survey.sent_at is not None:
             break
         await asyncio.sleep(0.05)
     assert survey is not None and survey.sent_at is not None and reminder is not None
