@@ -65,6 +65,7 @@ RUNTIME: tuple[str, ...] = (
     "working_hours",
     "followup_delay",
     "escalation_chat",
+    "weekly_digest",
 )
 
 #: Words that clear a setting whose empty value means "none" (typing nothing is not possible).
@@ -75,6 +76,7 @@ _EMPTY_MEANS = {
     "low_score": "the scale's default",
     "review_url": "no review invitation",
     "escalation_chat": "the admins, privately",
+    "weekly_digest": "no weekly digest",
 }
 
 SET_ACTION = "setting.set"

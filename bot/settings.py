@@ -28,10 +28,12 @@ from bot.sla import (
 from bot.values import (
     Duration,
     QuietHours,
+    WeeklySlot,
     parse_bool,
     parse_duration,
     parse_quiet_hours,
     parse_time_zone,
+    parse_weekly_slot,
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/hearback.db"
@@ -223,6 +225,16 @@ class Settings(BaseSettings):
         default=Duration(minutes=1),
         description="Pause before retrying a failed job; doubles each time, at most 1h",
     )
+    retrain_every: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Retrain the learned sentiment and reason models after this many new labels",
+    )
+    weekly_digest: Annotated[WeeklySlot | None, NoDecode] = Field(
+        default=None,
+        description="When each staff chat gets last week's figures, e.g. mon 09:00; off for none",
+    )
     link_secret: SecretStr = Field(
         default=SecretStr(""),
         description="Key signing deep links and QR codes; empty: one made and kept in the database",
@@ -409,6 +421,11 @@ class Settings(BaseSettings):
     @classmethod
     def _quiet_hours(cls, value: object) -> object:
         return parse_quiet_hours(value)
+
+    @field_validator("weekly_digest", mode="before")
+    @classmethod
+    def _weekly_digest(cls, value: object) -> object:
+        return parse_weekly_slot(value)
 
     @field_validator("paid_broadcast", mode="before")
     @classmethod

@@ -190,6 +190,57 @@ def parse_quiet_hours(value: object) -> QuietHours:
     return QuietHours(start, end)
 
 
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WeeklySlot:
+    """A moment of the week in local time, e.g. Monday 09:00: when something weekly is sent."""
+
+    weekday: int  # 0 Monday … 6 Sunday, as datetime.weekday()
+    at: time
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError("weekday runs 0 (Monday) to 6 (Sunday)")
+        if self.at.second or self.at.microsecond or self.at.tzinfo:
+            raise ValueError("a weekly slot starts on a whole minute of local time")
+
+    def __str__(self) -> str:
+        """The form `parse_weekly_slot` reads: ``mon 09:00``."""
+        return f"{_DAY_NAMES[self.weekday]} {self.at:%H:%M}"
+
+
+_WEEKLY_SLOT = re.compile(r"([a-z]+)\s*(\d{1,2}):(\d{2})")
+_WEEKLY_HELP = "must be a day and a time like mon 09:00 (24-hour clock), or off"
+
+
+def parse_weekly_slot(value: object) -> WeeklySlot | None:
+    """``"mon 09:00"`` (or ``monday 9:00``) → WeeklySlot; ``""``/``off``/``none`` → None."""
+    if value is None or isinstance(value, WeeklySlot):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(_WEEKLY_HELP)
+    text = value.strip().lower()
+    if text in {"", "off", "none", "no", "false", "-"}:
+        return None
+    match = _WEEKLY_SLOT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{_WEEKLY_HELP} (got {value!r})")
+    day, hour, minute = match[1], int(match[2]), int(match[3])
+    weekday = next(
+        (i for i, name in enumerate(_DAY_NAMES) if len(day) >= 3 and day.startswith(name)), None
+    )
+    full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    if weekday is None or not full[weekday].startswith(day):
+        raise ValueError(
+            f"{_WEEKLY_HELP}; days are mon, tue, wed, thu, fri, sat, sun (got {value!r})"
+        )
+    if hour > 23 or minute > 59:
+        raise ValueError(f"hours run 00-23 and minutes 00-59 (got {value!r})")
+    return WeeklySlot(weekday, time(hour, minute))
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

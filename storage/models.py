@@ -34,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -212,6 +213,13 @@ class MessageDirection(enum.StrEnum):
 class RoleName(enum.StrEnum):
     ADMIN = "admin"
     STAFF = "staff"
+
+
+class ModelKind(enum.StrEnum):
+    """What a trained model predicts (see bot.learning)."""
+
+    SENTIMENT = "sentiment"  # negative / neutral / positive from a comment's words
+    REASONS = "reasons"  # reason codes suggested for words that came without chips
 
 
 class JobState(enum.StrEnum):
@@ -590,6 +598,33 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(256))
     old_value: Mapped[Any | None] = mapped_column(JSON)
     new_value: Mapped[Any | None] = mapped_column(JSON)
+
+
+# ------------------------------------------------------------------------------------- learning
+
+
+class TrainedModel(Base):
+    """One training run of a model learned from the business's own labelled answers.
+
+    Versioned per kind: `version` counts up, `examples` and `labels_until` say which labels it
+    saw (every label given up to that time), `metrics` what it scored on the held-out part
+    against the baseline. Only an `active` model is used, and at most one per kind is active:
+    a run that does not beat the baseline is kept for the record but never switched on.
+    """
+
+    __tablename__ = "trained_models"
+    __table_args__ = (UniqueConstraint("kind", "version"), Index(None, "kind", "active"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[ModelKind] = mapped_column(_enum(ModelKind, "model_kind"))
+    version: Mapped[int] = mapped_column(Integer)
+    examples: Mapped[int] = mapped_column(Integer)
+    labels_until: Mapped[datetime | None]
+    metrics: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The fitted model, serialised by bot.learning (never read from anywhere but this table).
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    trained_at: Mapped[datetime]
 
 
 # ----------------------------------------------------------------------------------------- jobs
