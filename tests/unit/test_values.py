@@ -11,11 +11,13 @@ from bot.settings import ConfigurationError, Settings, load_settings
 from bot.values import (
     Duration,
     QuietHours,
+    WeeklySlot,
     format_duration,
     parse_bool,
     parse_duration,
     parse_quiet_hours,
     parse_time_zone,
+    parse_weekly_slot,
 )
 
 # ------------------------------------------------------------------------------- durations
@@ -306,3 +308,46 @@ def test_survey_settings_from_the_environment(clean_environment: pytest.MonkeyPa
     assert not settings.quiet_hours.enabled
     assert settings.survey_reminder == timedelta(0)
     assert settings.paid_broadcast is True
+
+
+# --- weekly slots (WEEKLY_DIGEST) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "weekday", "at"),
+    [
+        ("mon 09:00", 0, time(9, 0)),
+        ("Monday 9:00", 0, time(9, 0)),
+        ("tues 10:30", 1, time(10, 30)),
+        ("  SUN 23:59 ", 6, time(23, 59)),
+        ("fri17:00", 4, time(17, 0)),
+    ],
+)
+def test_weekly_slots_are_read(text: str, weekday: int, at: time) -> None:
+    assert parse_weekly_slot(text) == WeeklySlot(weekday, at)
+
+
+@pytest.mark.parametrize("text", ["", "off", "OFF", "none", "-"])
+def test_a_weekly_slot_can_be_turned_off(text: str) -> None:
+    assert parse_weekly_slot(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("mo 09:00", "days are mon, tue"),
+        ("funday 09:00", "days are mon, tue"),
+        ("mon", "like mon 09:00"),
+        ("mon 24:00", "hours run 00-23"),
+        ("mon 9:60", "minutes 00-59"),
+        ("09:00", "like mon 09:00"),
+    ],
+)
+def test_wrong_weekly_slots_say_what_is_allowed(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_weekly_slot(text)
+
+
+def test_a_weekly_slot_prints_the_way_it_is_typed() -> None:
+    assert str(parse_weekly_slot("Wednesday 7:05")) == "wed 07:05"
+    assert parse_weekly_slot(str(WeeklySlot(2, time(7, 5)))) == WeeklySlot(2, time(7, 5))
