@@ -31,7 +31,9 @@ Design
   unpacks a model) take about half a second to load, so they load on first use, once per
   process, keeping the bot's start-up fast; `warm_up()` loads them ahead of the first comment.
   After that a short comment takes well under a millisecond, and text beyond MAX_CHARS is not
-  read at all.
+  read at all. `detect_language()` and `read_by_emoji()` give the gate's decision without
+  scoring, so a learned model can take the comments the baseline would not read without
+  running it first.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ __all__ = [
     "ScoreBand",
     "Sentiment",
     "classify",
+    "detect_language",
     "is_negative",
     "overall",
+    "read_by_emoji",
     "warm_up",
 ]
 
@@ -548,9 +552,7 @@ class BaselineClassifier:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         try:
-            # NFKC folds the look-alikes people paste from "font" sites (𝐠𝐫𝐞𝐚𝐭, ｇｒｅａｔ)
-            # into plain letters the lexicons know.
-            return self._classify(unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS])
+            return self._classify(_normalised(text))
         except Exception:
             # A classifier bug must never lose the customer's answer: report it and let the
             # score decide (overall() treats UNKNOWN text as no text).
@@ -560,8 +562,7 @@ class BaselineClassifier:
     def _classify(self, text: str) -> Sentiment:
         if not text or text.isspace():
             return _UNKNOWN
-        # Phones type curly apostrophes ("wasn’t"); the lexicons and cues spell them straight.
-        clean = _NOISE.sub(" ", text).replace("’", "'").replace("‘", "'")
+        clean = _denoised(text)
         emoji_count, emoji = _emoji_polarities(clean)
         letters = "".join(_LETTER.findall(clean))
         if not letters:
@@ -571,16 +572,72 @@ class BaselineClassifier:
             if emoji_count:
                 return Sentiment(SentimentLabel.NEUTRAL, 0.0, None)
             return _UNKNOWN
-        words = _WORD.findall(_HASHTAG.sub(" ", clean)) or _WORD.findall(clean)
+        words = _words(clean)
         language = _detect_language(clean, letters, words)
         if language == "en":
             score = _english_polarity(clean, emoji)
             return Sentiment(_label(score), score, "en")
-        if emoji and emoji_count >= len(words):
+        if _emoji_heavy(emoji_count, emoji, words):
             # Emoji-heavy ("太慢了😡😡"): the emoji are read, the words are not.
             score = math.fsum(emoji) / len(emoji)
             return Sentiment(_label(score), score, language)
         return Sentiment(SentimentLabel.UNKNOWN, 0.0, language)
+
+
+def _normalised(text: str) -> str:
+    # NFKC folds the look-alikes people paste from "font" sites (𝐠𝐫𝐞𝐚𝐭, ｇｒｅａｔ) into plain
+    # letters the lexicons know.
+    return unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
+
+
+def _denoised(text: str) -> str:
+    # Phones type curly apostrophes ("wasn’t"); the lexicons and cues spell them straight.
+    return _NOISE.sub(" ", text).replace("’", "'").replace("‘", "'")
+
+
+def _words(clean: str) -> list[str]:
+    return _WORD.findall(_HASHTAG.sub(" ", clean)) or _WORD.findall(clean)
+
+
+def _emoji_heavy(emoji_count: int, emoji: list[float], words: list[str]) -> bool:
+    # Text with letters is read by its emoji only when some are polar and they are at least as
+    # many as the words.
+    return bool(emoji) and emoji_count >= len(words)
+
+
+def detect_language(text: str) -> str | None:
+    """The language the baseline decides for `text`, without scoring it.
+
+    Same normalisation and decision as `BaselineClassifier` (ISO 639-1 code, None when the text
+    has no letters), so a learned model and the baseline always agree on a comment's language.
+    Costs a few microseconds for Chinese or English (no TextBlob scoring); Latin text that is
+    not mostly English words, and Arabic or Cyrillic, also ask py3langid.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    try:
+        clean = _denoised(_normalised(text))
+        letters = "".join(_LETTER.findall(clean))
+        return _detect_language(clean, letters, _words(clean)) if letters else None
+    except Exception:
+        logger.exception("language detection failed")
+        return None
+
+
+def read_by_emoji(text: str) -> bool:
+    """Whether the baseline reads `text` by its emoji when it is not English: some emoji and
+    no letters, or polar emoji at least as many as the words.
+
+    With `detect_language` this tells, without scoring, when the baseline has nothing to say:
+    it labels a text UNKNOWN exactly when the language is not "en" and this is False.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    clean = _denoised(_normalised(text))
+    emoji_count, emoji = _emoji_polarities(clean)
+    if not _LETTER.search(clean):
+        return emoji_count > 0
+    return _emoji_heavy(emoji_count, emoji, _words(clean))
 
 
 _default = BaselineClassifier()

@@ -17,8 +17,10 @@ from bot.sentiment import (
     ScoreBand,
     Sentiment,
     classify,
+    detect_language,
     is_negative,
     overall,
+    read_by_emoji,
 )
 from storage.models import SentimentLabel
 
@@ -340,6 +342,67 @@ def test_random_unicode_never_raises(caplog: pytest.LogCaptureFixture) -> None:
                 len(result.language) == 2 and result.language.islower()
             )
     assert not caplog.records, "classification failed internally on random input"
+
+
+# Every branch of the language gate and of the emoji rule, and the text noise around them.
+SCREENED = [
+    "rude staff",
+    "Rude staff",
+    "@united thanks for nothing https://t.co/x #fail",
+    "The service was awful, 服务差",
+    "服务员态度非常差，等了很久，太失望了 OK",
+    "服务太差了",
+    "太慢了😡😡",
+    "太慢了😡",
+    "料理はとても美味しかったです",
+    "서비스가 너무 느려요",
+    "Der Service war schrecklich",
+    "Muy bien 👍👍",
+    "Muy bien 🚗🚗",
+    "Очень плохо",
+    "خدمة سيئة جدا",
+    "השירות היה גרוע",
+    "ძალიან ცუდი",
+    "𝐠𝐫𝐞𝐚𝐭 𝐬𝐞𝐫𝐯𝐢𝐜𝐞",
+    "wasn’t great",
+    "😡",
+    "🤷",
+    "👍🏽",
+    "",
+    " ",
+    "123",
+    "?!",
+    "x" * (MAX_CHARS + 10) + " 服务太差了" * 500,
+]
+
+
+@pytest.mark.parametrize("text", SCREENED)
+def test_language_and_emoji_screening_agree_with_the_baseline(text: str) -> None:
+    # A learned model routes comments by these two without running the baseline; they must
+    # say exactly what the baseline's own answer would.
+    result = classify(text)
+    language = detect_language(text)
+    assert language == result.language
+    unread = language != "en" and not read_by_emoji(text)
+    assert (result.label is UNK) == unread
+
+
+def test_detect_language_on_random_unicode_agrees_with_the_baseline() -> None:
+    rng = random.Random(7)
+    pool = [chr(c) for c in range(0x20, 0x250)] + [chr(c) for c in range(0x4E00, 0x4E80)]
+    pool += [chr(c) for c in range(0x1F600, 0x1F650)] + [" "] * 20
+    for _ in range(300):
+        text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 40)))
+        result = classify(text)
+        assert detect_language(text) == result.language, text
+        assert (result.label is UNK) == (detect_language(text) != "en" and not read_by_emoji(text))
+
+
+def test_screening_refuses_non_str() -> None:
+    with pytest.raises(TypeError):
+        detect_language(b"rude staff")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        read_by_emoji(None)  # type: ignore[arg-type]
 
 
 def test_classify_never_returns_mixed() -> None:
