@@ -36,6 +36,7 @@ __all__ = [
     "OfferCallback",
     "ReasonCallback",
     "ScoreCallback",
+    "SentimentCallback",
     "Step",
     "StepCallback",
     "one_row",
@@ -151,6 +152,7 @@ class CaseAction(enum.StrEnum):
     RESOLVE = "r"
     REOPEN = "o"
     FULL_TEXT = "f"
+    SENTIMENT = "s"  # offer the sentiment choices (SentimentCallback) in the card's place
 
 
 class CaseCallback(CallbackData, prefix="cs"):
@@ -158,6 +160,14 @@ class CaseCallback(CallbackData, prefix="cs"):
 
     case_id: int
     action: CaseAction
+
+
+class SentimentCallback(CallbackData, prefix="cn"):
+    """Staff's reading of a case's sentiment (a correctable SentimentLabel value), or "back" to
+    the card's own buttons. ``cn:<case id>:positive`` is at most 31 bytes."""
+
+    case_id: int
+    label: str
 
 
 class OfferCallback(CallbackData, prefix="co"):

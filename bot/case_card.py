@@ -11,9 +11,10 @@ from datetime import datetime, tzinfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CaseAction, CaseCallback, OfferCallback
+from bot.callbacks import CaseAction, CaseCallback, OfferCallback, SentimentCallback
 from bot.test_surveys import is_test_visit
 from storage.case_repository import CaseFile
+from storage.model_repository import CORRECTABLE
 from storage.models import CaseOffer, CaseSeverity, CaseState, CaseTrigger, SurveyScale
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "card_keyboard",
     "card_text",
     "offer_keyboard",
+    "sentiment_keyboard",
     "topic_name",
 ]
 
@@ -48,6 +50,11 @@ _STATE = {
     CaseState.REOPENED: "reopened",
 }
 _MEDIA_NAMES = {"voice": "voice note", "video_note": "video message", "document": "file"}
+#: The sentiment choices staff correct a case with, and the way back to the card's buttons.
+SENTIMENT_LABELS = {label.value: label.value.capitalize() for label in CORRECTABLE}
+BACK = "back"
+#: Reasons a model read in the words are a guess, and the card says so.
+SUGGESTED = "Suggested reasons (from the words): "
 OFFER_LABELS = {
     CaseOffer.NONE: "Nothing extra",
     CaseOffer.REFUND: "Refund",
@@ -97,12 +104,21 @@ def card_text(file: CaseFile, zone: tzinfo, now: datetime) -> str:
         verdict = []
         if answer.score is not None and answer.scale is not None:
             verdict.append(f"score {answer.score}/{_top(answer.scale)}")
-        if answer.sentiment_label is not None:
+        if answer.sentiment_corrected is not None:
+            read = answer.sentiment_label
+            verdict.append(
+                f"sentiment {answer.sentiment_corrected.value} (corrected by "
+                f"{file.corrected_by or 'staff'}"
+                + (f"; the bot read {read.value})" if read is not None else ")")
+            )
+        elif answer.sentiment_label is not None:
             verdict.append(f"sentiment {answer.sentiment_label.value}")
         if verdict:
             lines.append(" · ".join(verdict))
         if file.reasons:
             lines.append("Reasons: " + ", ".join(reason.label for reason in file.reasons))
+        elif file.suggested:
+            lines.append(SUGGESTED + ", ".join(reason.label for reason in file.suggested))
         if answer.comment:
             comment = answer.comment
             if len(comment) > COMMENT_FOLD:
@@ -158,10 +174,26 @@ def card_keyboard(file: CaseFile) -> InlineKeyboardMarkup:
         row.append(_button(case.id, CaseAction.RESOLVE, "Resolve"))
     if case.state in (CaseState.RESOLVED, CaseState.CONFIRMED):
         row.append(_button(case.id, CaseAction.REOPEN, "Reopen"))
-    rows = [row]
+    more: list[InlineKeyboardButton] = []
+    if file.answer is not None:  # in any state: a label is worth correcting even when closed
+        more.append(_button(case.id, CaseAction.SENTIMENT, "Sentiment…"))
     if file.answer is not None and file.answer.comment and len(file.answer.comment) > COMMENT_FOLD:
-        rows.append([_button(case.id, CaseAction.FULL_TEXT, "Full text")])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+        more.append(_button(case.id, CaseAction.FULL_TEXT, "Full text"))
+    return InlineKeyboardMarkup(inline_keyboard=[r for r in (row, more) if r])
+
+
+def sentiment_keyboard(case_id: int) -> InlineKeyboardMarkup:
+    """In the card's place while staff correct its sentiment: the choices, then Back."""
+    choices = [
+        InlineKeyboardButton(
+            text=text, callback_data=SentimentCallback(case_id=case_id, label=value).pack()
+        )
+        for value, text in SENTIMENT_LABELS.items()
+    ]
+    back = InlineKeyboardButton(
+        text="Back", callback_data=SentimentCallback(case_id=case_id, label=BACK).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[choices, [back]])
 
 
 def offer_keyboard(case_id: int) -> InlineKeyboardMarkup:

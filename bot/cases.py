@@ -17,9 +17,10 @@ and a card job that waited for the rate limiter would hold a scheduler slot for 
 survey sends. A card whose chat is busy is re-scheduled for its turn instead; when a chat's
 backlog passes a minute, one digest lists the waiting cases and each card follows in turn.
 
-Staff act with the card's buttons (Take, Resolve → what was offered, Reopen, Full text) and by
-writing in the case's thread: a message there goes to the customer from the bot, under the
-business's name; one starting with ``//`` stays in the back room. While a case is active, what
+Staff act with the card's buttons (Take, Resolve → what was offered, Reopen, Full text,
+Sentiment… → their own reading of the customer's words, a label the learned model trains on)
+and by writing in the case's thread: a message there goes to the customer from the bot, under
+the business's name; one starting with ``//`` stays in the back room. While a case is active, what
 the customer writes comes back into its thread. Every action is audited.
 """
 
@@ -51,9 +52,11 @@ from bot.settings import Settings
 from bot.sla import due_at, reminder_at
 from bot.texts import Texts
 from bot.values import QuietHours
+from storage.answer_repository import AnswerRepository
 from storage.case_repository import ACTIVE, CaseFile, CaseRepository
 from storage.jobs import ClaimedJob, JobQueue
-from storage.models import CaseOffer, CaseState, MessageDirection, StaffChat
+from storage.model_repository import CORRECTABLE, CORRECTION_ACTION
+from storage.models import CaseOffer, CaseState, MessageDirection, SentimentLabel, StaffChat
 from storage.repositories import AuditRepository
 from storage.staff_repository import StaffRepository
 
@@ -87,6 +90,10 @@ class RoutingPort(Protocol):
 
 class AccessPort(Protocol):
     async def may_act(self, chat_id: int, user_id: int) -> bool: ...
+
+
+class LabelHook(Protocol):
+    async def label_added(self) -> object: ...
 
 
 class AdminsPort(Protocol):
@@ -218,6 +225,8 @@ class CaseService:
         self.policy = policy
         self._zone_for = zone_for
         self.pacer = pacer or CardPacer()
+        # Told of each staff correction of a sentiment: a new label (bot.training).
+        self.learning: LabelHook | None = None
 
     def register(self, scheduler: Scheduler) -> None:
         scheduler.register(CASE_POST, self.handle_post)
@@ -456,6 +465,34 @@ class CaseService:
                 )
                 await self.changed(session, file.case.id)
         return reopened
+
+    async def correct_sentiment(
+        self, file: CaseFile, user_id: int, name: str, label: SentimentLabel
+    ) -> bool:
+        """Staff read the case's sentiment differently from the bot: their label is kept beside
+        the bot's, audited, shown on the card, and is a new label for the learned model (the
+        strongest there is). False when it already was their label."""
+        answer = file.answer
+        if answer is None or label not in CORRECTABLE:
+            return False
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            corrected = await AnswerRepository(session).correct_sentiment(answer.id, label)
+            if corrected:
+                before = answer.sentiment_corrected or answer.sentiment_label
+                await AuditRepository(session).record(
+                    at=now,
+                    action=CORRECTION_ACTION,
+                    actor_id=user_id,
+                    actor_name=name,
+                    target=f"case:{file.case.id}",
+                    old=before.value if before is not None else None,
+                    new=label.value,
+                )
+            await self.changed(session, file.case.id)  # the card shows it, buttons back
+        if corrected and self.learning is not None:
+            await self.learning.label_added()
+        return corrected
 
     async def full_text(self, file: CaseFile) -> None:
         comment = (file.answer.comment if file.answer else None) or ""

@@ -23,6 +23,11 @@ classified (bot.sentiment) and may open or raise a case:
 
 Cases are only marked here (`storage.case_repository`); routing them to staff is bot.cases.
 
+Words that come without tapped reason chips (a comment after a high or middle score, unsolicited
+feedback, a low score where the customer typed instead of tapping) get the reasons a learned
+model suggests (`Learning.suggest_reasons`, bot.training), stored for the staff card. A comment
+given with a score is a new label for that model's training (`Learning.label_added`).
+
 Taps are checked against the database, never trusted: the survey or answer must belong to the
 person tapping and be at the step the button is for.
 """
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -212,6 +218,14 @@ class CaseHooks(Protocol):
     async def changed(self, session: AsyncSession, case_id: int) -> None: ...
 
 
+class Learning(Protocol):
+    """What the learned models want from the conversation (bot.training)."""
+
+    def suggest_reasons(self, text: str) -> Sequence[str]: ...
+
+    async def label_added(self) -> object: ...
+
+
 class ConversationService:
     def __init__(
         self,
@@ -220,12 +234,14 @@ class ConversationService:
         classifier: Classifier,
         policy: ConversationPolicy,
         cases: CaseHooks | None = None,
+        learning: Learning | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._classifier = classifier
         self.policy = policy
         self.cases = cases
+        self.learning = learning
 
     # -- a score -------------------------------------------------------------------------------
 
@@ -335,8 +351,16 @@ class ConversationService:
     ) -> Turn:
         """Words (or a voice note, photo…) the customer sent: a comment, an addition to their
         last answer, or unsolicited feedback; see the module docstring."""
-        now = self._clock.now()
         text = text.strip() if text else None
+        turn = await self._message(profile, text, media)
+        if text and turn.ok and turn.score is not None and self.learning is not None:
+            await self.learning.label_added()  # a comment with a score: a new label
+        return turn
+
+    async def _message(
+        self, profile: TelegramProfile, text: str | None, media: Media | None
+    ) -> Turn:
+        now = self._clock.now()
         async with self._sessions.begin() as session:
             customers = CustomerRepository(session)
             # Nearly always a known customer: one read. (Name changes are taken at /start.)
@@ -476,6 +500,8 @@ class ConversationService:
         band = self._band_of(answer.score, answer.scale)
         stage = answer.stage
         values = self._with_words(answer.comment, text, media, band)
+        if text and not await answers.chosen_reasons(answer_id):
+            values["suggested_reasons"] = await self._suggested(session, values.get("comment"))
         # While the chips show, typed words are the comment we would have asked for next.
         added = stage not in (AnswerStage.REASONS, AnswerStage.COMMENT)
         target = stage if added else _after_comment(band)
@@ -515,6 +541,8 @@ class ConversationService:
     ) -> Turn:
         answers = AnswerRepository(session)
         values = self._with_words(None, text, media, None)
+        if text:
+            values["suggested_reasons"] = await self._suggested(session, values.get("comment"))
         answer_id = await answers.add_unsolicited(customer.id, now=now, **values)
         label = values.get("sentiment_label")
         deadline = None
@@ -555,6 +583,17 @@ class ConversationService:
         elif band is None:
             values["sentiment_label"] = SentimentLabel.UNKNOWN
         return values
+
+    async def _suggested(self, session: AsyncSession, words: object) -> list[str] | None:
+        """The reasons the learned model reads in ``words``, among those offered now (not
+        hidden); None when there is no model or it reads none."""
+        if self.learning is None or not isinstance(words, str) or not words:
+            return None
+        codes = self.learning.suggest_reasons(words)
+        if not codes:
+            return None
+        offered = {reason.code for reason in await ReasonRepository(session).offered()}
+        return [code for code in codes if code in offered] or None
 
     async def _case_for_words(
         self,

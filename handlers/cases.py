@@ -7,12 +7,18 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
-from bot.callbacks import CaseAction, CaseCallback, FollowupCallback, OfferCallback
-from bot.case_card import OFFER_LABELS
+from bot.callbacks import (
+    CaseAction,
+    CaseCallback,
+    FollowupCallback,
+    OfferCallback,
+    SentimentCallback,
+)
+from bot.case_card import BACK, OFFER_LABELS, SENTIMENT_LABELS, card_keyboard, sentiment_keyboard
 from bot.cases import CaseService
 from bot.texts import Texts
 from handlers.taps import answer_tap
-from storage.models import CaseOffer
+from storage.models import CaseOffer, SentimentLabel
 
 NOT_ALLOWED = "Not allowed: only members of this case's staff chat (or admins) can do that."
 
@@ -23,6 +29,7 @@ def router() -> Router:
     staff = Router(name="cases")
     staff.callback_query.register(case_button, CaseCallback.filter())
     staff.callback_query.register(offer_chosen, OfferCallback.filter())
+    staff.callback_query.register(sentiment_chosen, SentimentCallback.filter())
     staff.message.register(in_thread, _GROUPS, ~F.text.startswith("/"))
     staff.edited_message.register(edited, _GROUPS)
     return staff
@@ -56,6 +63,12 @@ async def case_button(
     elif action is CaseAction.REOPEN:
         reopened = await cases.reopen(file, user.id, user.full_name)
         await answer_tap(callback, "Reopened." if reopened else "This case is open already.")
+    elif action is CaseAction.SENTIMENT:
+        if file.answer is None or not isinstance(message, Message):
+            await answer_tap(callback, NOT_ALLOWED, alert=True)
+            return
+        await answer_tap(callback, "How do you read the customer's words?")
+        await message.edit_reply_markup(reply_markup=sentiment_keyboard(file.case.id))
     else:
         await answer_tap(callback)
         await cases.full_text(file)
@@ -85,6 +98,30 @@ async def offer_chosen(
             f"{OFFER_LABELS[offer].lower()}. Reply to this message to add a note; the customer "
             "will be asked later whether it was put right."
         )
+
+
+async def sentiment_chosen(
+    callback: CallbackQuery, callback_data: SentimentCallback, cases: CaseService
+) -> None:
+    user, message = callback.from_user, callback.message
+    choice = callback_data.label
+    file = (
+        await cases.may_act(callback_data.case_id, message.chat.id, user.id)
+        if message is not None and (choice in SENTIMENT_LABELS or choice == BACK)
+        else None
+    )
+    if file is None or file.answer is None or not isinstance(message, Message):
+        await answer_tap(callback, NOT_ALLOWED, alert=True)
+        return
+    if choice == BACK:
+        await answer_tap(callback)
+        await message.edit_reply_markup(reply_markup=card_keyboard(file))
+        return
+    label = SentimentLabel(choice)
+    corrected = await cases.correct_sentiment(file, user.id, user.full_name, label)
+    await answer_tap(
+        callback, f"Sentiment: {label.value}." if corrected else f"It is {label.value} already."
+    )
 
 
 async def in_thread(message: Message, cases: CaseService) -> None:

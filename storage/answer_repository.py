@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy import CursorResult, Result, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -208,6 +208,21 @@ class AnswerRepository:
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
+
+    async def correct_sentiment(self, answer_id: int, label: SentimentLabel) -> bool:
+        """Staff's reading of the answer's sentiment, kept beside the bot's; False when it was
+        already so (a repeated tap). `updated_at` is left alone: it says when the customer last
+        answered, and words soon after that add to the answer."""
+        result = await self._session.execute(
+            update(Answer)
+            .where(
+                Answer.id == answer_id,
+                or_(Answer.sentiment_corrected.is_(None), Answer.sentiment_corrected != label),
+            )
+            .values(sentiment_corrected=label)
+            .execution_options(synchronize_session=False)
+        )
+        return _changed(result)
 
     async def set_prompt(self, answer_id: int, *, stage: AnswerStage, message_id: int) -> None:
         """The bot message holding the buttons of the answer's current step (if still there)."""

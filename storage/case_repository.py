@@ -16,9 +16,11 @@ from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
+from storage.model_repository import CORRECTION_ACTION
 from storage.models import (
     Answer,
     AnswerReason,
+    AuditEntry,
     Case,
     CaseMessage,
     CaseOffer,
@@ -60,6 +62,10 @@ class CaseFile:
     visit: Visit | None
     staff_chat: StaffChat | None
     reasons: tuple[Reason, ...]
+    # Reasons a model read in the words (offered ones only): shown when none were tapped.
+    suggested: tuple[Reason, ...] = ()
+    # Who corrected the answer's sentiment last (from the audit log), when staff did.
+    corrected_by: str | None = None
 
 
 #: Weakest first.
@@ -181,17 +187,44 @@ class CaseRepository:
         ).first()
         if row is None:
             return None
+        case, answer = row[0], row[1]
         reasons: tuple[Reason, ...] = ()
-        if row[1] is not None:
+        suggested: tuple[Reason, ...] = ()
+        corrected_by = None
+        if answer is not None:
             reasons = tuple(
                 await self._session.scalars(
                     select(Reason)
                     .join(AnswerReason, AnswerReason.reason_id == Reason.id)
-                    .where(AnswerReason.answer_id == row[1].id)
+                    .where(AnswerReason.answer_id == answer.id)
                     .order_by(Reason.position, Reason.id)
                 )
             )
-        return CaseFile(row[0], row[1], row[2], row[3], row[4], reasons)
+            if not reasons and answer.suggested_reasons:
+                suggested = tuple(
+                    await self._session.scalars(
+                        select(Reason)
+                        .where(Reason.code.in_(answer.suggested_reasons), Reason.hidden.is_(False))
+                        .order_by(Reason.position, Reason.id)
+                    )
+                )
+            if answer.sentiment_corrected is not None:
+                corrected_by = await self.corrected_by(case)
+        return CaseFile(case, answer, row[2], row[3], row[4], reasons, suggested, corrected_by)
+
+    async def corrected_by(self, case: Case) -> str | None:
+        """Who last corrected the sentiment of the case's answer. The audit log is read from
+        the case's opening on, so its index on time keeps this short."""
+        return await self._session.scalar(
+            select(AuditEntry.actor_name)
+            .where(
+                AuditEntry.at >= case.created_at,
+                AuditEntry.action == CORRECTION_ACTION,
+                AuditEntry.target == f"case:{case.id}",
+            )
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+            .limit(1)
+        )
 
     async def has_card(self, case_id: int) -> bool:
         card = await self._session.scalar(select(Case.card_message_id).where(Case.id == case_id))

@@ -141,7 +141,7 @@ async def test_low_score_to_card_take_reply_resolve_followup_and_reopen(
     assert "Forty minutes for a coffee" in card.text
     assert "Contact: yes" in card.text
     assert "Visit: Downtown" in card.text
-    assert [b["text"] for b in card.buttons] == ["Take", "Resolve"]
+    assert [b["text"] for b in card.buttons] == ["Take", "Resolve", "Sentiment…"]
     assert str(bob.id) not in card.text  # nothing about the customer beyond name and @username
 
     async with bot_running() as app:  # a restart between each step loses nothing
@@ -162,7 +162,7 @@ async def test_low_score_to_card_take_reply_resolve_followup_and_reopen(
         await asyncio.sleep(0.3)
         card = group.message(card.message_id)
         assert "taken by Maria" in card.text
-        assert [b["text"] for b in card.buttons] == ["Resolve"]
+        assert [b["text"] for b in card.buttons] == ["Resolve", "Sentiment…"]
 
     async with bot_running() as app:
         await maria.send_to_chat(
