@@ -30,6 +30,7 @@ from bot.cases import CasePolicy, CaseService
 from bot.clock import Clock, SystemClock
 from bot.conversation import ConversationPolicy, ConversationService
 from bot.customers import CustomerService
+from bot.digest import WeeklyDigest
 from bot.flood import FloodGuard
 from bot.http import build_http_app, start_http_server
 from bot.i18n import LocaleMiddleware, catalogues
@@ -42,13 +43,15 @@ from bot.ratelimit import RateLimiter
 from bot.replies import Replies
 from bot.roles import Roles
 from bot.scheduler import Scheduler, SchedulerConfig
-from bot.sentiment import BaselineClassifier, warm_up
+from bot.sentiment import warm_up
 from bot.settings import Settings
 from bot.staffchats import Routing, StaffAccess, StaffChatService
+from bot.stats import StatsService
 from bot.surveys import SurveyService
 from bot.test_surveys import TestSurveyService
 from bot.text_editor import load_overrides
 from bot.texts import Texts
+from bot.training import AdaptiveClassifier, TrainingService
 from bot.visits import VisitService
 from handlers import build_router
 from storage.db import create_engine, create_session_factory, serving_options
@@ -191,11 +194,23 @@ class Application:
         self.links = Links.from_settings(self.session_factory, settings, self.clock)
         self.in_flight = InFlightUpdates()
         self.customers = CustomerService(self.session_factory, self.clock, self.jobs)
+        # The learned models where they beat the baseline, TextBlob otherwise (bot.training).
+        self.classifier = AdaptiveClassifier()
+        self.training = TrainingService(
+            self.session_factory,
+            self.jobs,
+            self.clock,
+            self.classifier,
+            zone=settings.zone,
+            retrain_every=settings.retrain_every,
+        )
+        self.training.register(self.scheduler)
         self.conversation = ConversationService(
             self.session_factory,
             self.clock,
-            BaselineClassifier(),
+            self.classifier,
             ConversationPolicy.from_settings(settings),
+            learning=self.training,
         )
         # Staff chats: where cases go (routing) and who may act on them there.
         self.roles = Roles(self.session_factory, settings.admin_ids, self.clock)
@@ -216,6 +231,19 @@ class Application:
         )
         self.cases.register(self.scheduler)
         self.conversation.cases = self.cases
+        # /stats and the weekly digest to staff chats (WEEKLY_DIGEST).
+        self.stats = StatsService(self.session_factory, self.clock, self.policy.time_zone)
+        self.digest = WeeklyDigest(
+            self.jobs,
+            self.clock,
+            self.bot,
+            self.stats,
+            self.staff_chats,
+            slot=settings.weekly_digest,
+            zone=lambda: self.policy.time_zone,
+        )
+        self.digest.register(self.scheduler)
+        self.cases.learning = self.training
         self.menus = CommandMenus(
             self.bot, self.roles, self.staff_chats, reachable=self.customers.started_among
         )
@@ -251,6 +279,7 @@ class Application:
             staff_chats=self.staff_chats,
             staff_access=self.staff_access,
             cases=self.cases,
+            stats=self.stats,
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
         self.dispatcher.update.outer_middleware(OnePerChat())
@@ -273,6 +302,8 @@ class Application:
         # could be handled on the environment's values.
         await self.live.load()
         await load_overrides(self.session_factory, self.words)
+        # The learned models in use, before the first comment is read (none: nothing imported).
+        await self.training.load()
         http = await start_http_server(
             build_http_app(
                 self.settings,
@@ -300,6 +331,7 @@ class Application:
             # the bot) is logged and leaves the rest.
             await self.menus.publish_all()
             await self.conversation.ensure_reasons()
+            await self.digest.start()
             # TextBlob and the language model load in ~0.4 s: before the first comment, not in it.
             await asyncio.to_thread(warm_up)
             log.info("Bot @%s is running; HTTP server on %s", me.username, self.http_url)
@@ -307,6 +339,7 @@ class Application:
             # it out of the collector's full passes, which otherwise stall the event loop ~250 ms
             # each time — and the steady 30/s of survey sends with it.
             gc.freeze()
+            await self.training.schedule_nightly()
             self.scheduler.start()
             refresh = asyncio.create_task(self._refresh_settings(), name="refresh-settings")
             self.started.set()
@@ -346,6 +379,8 @@ class Application:
                 if await self.live.load():
                     log.info("Settings changed elsewhere; now in force here too")
                 await load_overrides(self.session_factory, self.words, warn=False)
+                if await self.training.load():
+                    log.info("A newer learned model was switched on elsewhere; now in use here")
             except Exception:  # a database hiccup: the next round tries again
                 log.warning("Could not re-read the settings", exc_info=True)
 
@@ -361,6 +396,9 @@ class Application:
         self.visits.scale = SurveyScale(settings.survey_scale)
         self.conversation.policy = ConversationPolicy.from_settings(settings)
         self.cases.policy = CasePolicy.from_settings(settings)
+        self.stats.zone = self.policy.time_zone
+        self.digest.apply(settings.weekly_digest)
+        self.training.zone = settings.zone
         self.words.business = settings.business_name
         self.words.default_locale = self.locales.default = settings.default_language
 

@@ -76,6 +76,24 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_import(settings, Path(args.file), batch_size=args.batch_size))
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export surveys as CSV (columns: bot/export.py); migrations run first."""
+    from pathlib import Path
+
+    from bot.export import run_export
+
+    _prepare_database(settings)
+    out = Path(args.out) if args.out and args.out != "-" else None
+    return asyncio.run(run_export(settings, args.period, out))
+
+
+def cmd_sentiment(settings: Settings, args: argparse.Namespace) -> int:
+    """Evaluate sentiment on a labelled file (bot/sentiment_eval.py); no database needed."""
+    from bot.sentiment_eval import run
+
+    return run(args)
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     """Print the effective configuration with secrets hidden: the first thing to check."""
     for name, field in Settings.model_fields.items():
@@ -188,6 +206,39 @@ def build_parser() -> argparse.ArgumentParser:
         "the sandbox bot's)",
     )
     link.set_defaults(handler=cmd_link)
+
+    export = commands.add_parser(
+        "export",
+        help="export surveys as CSV (the file /export sends)",
+        description="Write one CSV row per survey whose visit occurred in the period: visit, "
+        "location, staff, score, reasons, comment, sentiment, case state and times (local "
+        "TIMEZONE). UTF-8 with a byte-order mark, so spreadsheets show every language right. "
+        "Test surveys and unsolicited feedback are left out. Exit status: 0 written, "
+        "2 a period it does not understand.",
+    )
+    export.add_argument(
+        "--period",
+        metavar="P",
+        help="e.g. 7d, 3m, lastmonth, 2026-11, 2026-11-01..2026-11-20, all (default: 30d)",
+    )
+    export.add_argument(
+        "--out", metavar="FILE.csv", help="write to FILE.csv instead of standard output"
+    )
+    export.set_defaults(handler=cmd_export)
+
+    from bot.sentiment_eval import DESCRIPTION, add_arguments
+
+    sentiment = commands.add_parser("sentiment", help="sentiment models")
+    sentiment_commands = sentiment.add_subparsers(
+        dest="sentiment_command", required=True, metavar="ACTION"
+    )
+    sentiment_eval = sentiment_commands.add_parser(
+        "eval",
+        help="compare the learned model with the baseline on a labelled file",
+        description=DESCRIPTION,
+    )
+    add_arguments(sentiment_eval)
+    sentiment.set_defaults(handler=cmd_sentiment)
 
     config = commands.add_parser("config", help="show the effective configuration")
     config.set_defaults(handler=cmd_config)

@@ -93,15 +93,18 @@ ADMIN_COMMANDS: Commands = (
     ("staffchat", "List, add or remove staff chats"),
     ("link", "A QR code for a counter: /link <location> [staff]"),
     ("test_survey", "Send yourself the survey customers get"),
+    ("export", "Surveys as a spreadsheet (CSV): /export [period]"),
     ("admins", "List, add or remove admins"),
     ("audit", "The last 20 changes"),
+    ("stats", "Figures and a chart: /stats [period] [location]"),
     *CUSTOMER_COMMANDS,
 )
 
-#: A staff chat. Staff work with the card's buttons and by replying; the one command is for
-#: Hearback's admins (anyone else gets no answer in a group).
+#: A staff chat. Staff work with the card's buttons and by replying; /staff_here is for
+#: Hearback's admins (anyone else gets no answer in a group), /stats for whoever may act on cases.
 STAFF_COMMANDS: Commands = (
     ("staff_here", "Admins: refresh this staff chat (after renaming it or changing my rights)"),
+    ("stats", "This chat's figures and a chart: /stats [period] [location]"),
 )
 
 #: Any other group the bot is in: how an admin makes it a staff chat.

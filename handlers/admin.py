@@ -1,5 +1,5 @@
 """The admin's private chat: /admins, /settings, /set, /reset, /audit, and the admin routers of
-texts, reasons, routes and links.
+texts, reasons, routes, links and export.
 
 Who gets in. The router lets through, in private chats only, admin commands
 (`bot.menus.ADMIN_COMMAND_NAMES`) and replies to the bot's own messages (prompts such as /text's
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.live_settings import RUNTIME, Change, LiveSettings, SettingError, Source
 from bot.menus import ADMIN_COMMAND_NAMES, CommandMenus
 from bot.roles import Revocation, Roles
-from handlers import admin_links, admin_reasons, admin_routes, admin_texts
+from handlers import admin_export, admin_links, admin_reasons, admin_routes, admin_texts, stats
 from storage.models import AuditEntry
 from storage.repositories import AuditRepository
 
@@ -95,6 +95,8 @@ def router() -> Router:
     admin.include_routers(
         admin_texts.router(), admin_reasons.router(), admin_routes.router(), admin_links.router()
     )
+    admin.include_router(admin_export.router())
+    admin.include_router(stats.router())
     return admin
 
 

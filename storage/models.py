@@ -269,7 +269,16 @@ class Visit(Base):
     business id, gets one made up by the code that records it."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index(None, "location", "occurred_at"),)
+    __table_args__ = (
+        Index(None, "location", "occurred_at"),
+        # The few test-survey visits, which statistics subtract (migration 0005).
+        Index(
+            "ix_visits_test",
+            "id",
+            sqlite_where=text("external_id LIKE 'test:%'"),
+            postgresql_where=text("external_id LIKE 'test:%'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -325,6 +334,8 @@ class Survey(Base):
         Index(None, "state", "due_at"),
         Index(None, "customer_id", "state"),
         Index(None, "sent_at"),
+        # /stats: sent in a range, and whether answered, from the index alone (migration 0005).
+        Index("ix_surveys_stats", "sent_at", "answered_at", "visit_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -368,6 +379,8 @@ class AnswerReason(Base):
     """The reasons a customer tapped for one answer (a row per chip: stats group by reason)."""
 
     __tablename__ = "answer_reasons"
+    # /stats: chips counted by reason with the answer at hand, from the index alone (0005).
+    __table_args__ = (Index("ix_answer_reasons_stats", "reason_id", "answer_id"),)
 
     answer_id: Mapped[int] = mapped_column(
         ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
@@ -389,6 +402,18 @@ class Answer(Base):
         Index(None, "created_at"),
         # "Is this customer in the middle of a conversation?" on every message they send.
         Index(None, "customer_id", "stage"),
+        # /stats: counted by what was said, and each week's scores (migration 0005).
+        Index(
+            "ix_answers_stats",
+            "scale",
+            "score",
+            "unsolicited",
+            "sentiment_label",
+            "sentiment_corrected",
+            "created_at",
+            "survey_id",
+        ),
+        Index("ix_answers_trend", "scale", "created_at", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -474,6 +499,15 @@ class Case(Base):
         Index(None, "staff_chat_id", "thread_id"),
         Index(None, "staff_chat_id", "card_message_id"),
         Index(None, "created_at"),
+        # /stats: the period's cases, their times and follow-ups, from the index alone (0005).
+        Index(
+            "ix_cases_stats",
+            "created_at",
+            "first_responded_at",
+            "resolved_at",
+            "recovered",
+            "answer_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

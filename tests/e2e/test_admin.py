@@ -459,6 +459,8 @@ REACHES: dict[str, tuple[str, Callable[[Application], object], object]] = {
         lambda app: app.cases.policy.escalation_chat,
         -1009876543210,
     ),
+    # The digest job is (re)scheduled for the new slot (bot.digest.WeeklyDigest.apply).
+    "weekly_digest": ("mon 09:00", lambda app: str(app.digest.slot), "mon 09:00"),
 }
 
 

@@ -1,0 +1,392 @@
+"""The statistics' queries: a few aggregate passes over surveys, answers, reasons and cases.
+
+Written for a million answers in well under a second on SQLite as on PostgreSQL (bench/stats.py):
+
+- **Counts by raw columns, arithmetic in Python.** Answers are counted grouped by (scale, score,
+  unsolicited, label, corrected label) — at most a few hundred groups — and CSAT, NPS, averages,
+  the sentiment split and the silent-majority figure are all sums over those groups. The
+  grouping follows the index `ix_answers_stats` (migration 0005), so SQLite streams the index in
+  group order with no sort and no per-row expression; only the time range is checked per entry.
+- **Test visits are subtracted, not filtered.** Excluding them row by row (`NOT IN`) costs a
+  lookup per answer; instead the same counts are taken once more over test visits only (a tiny
+  partial index, `ix_visits_test`) and taken away. Sums and counts subtract exactly.
+- **Weekly trend** is one small range query per week on `ix_answers_trend` / `ix_surveys_stats`.
+- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the middle row(s) are read with
+  ORDER BY … LIMIT OFFSET over the (at most ~100,000) cases of the period, never brought into
+  Python.
+
+A `ScopeFilter` narrows everything to some locations (the visit's location) and/or to the cases
+routed to one staff chat; None everywhere means the whole business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Answer,
+    AnswerReason,
+    Case,
+    CaseState,
+    Reason,
+    SentimentLabel,
+    Survey,
+    SurveyScale,
+    Visit,
+)
+
+__all__ = [
+    "OPEN_CASE_STATES",
+    "TEST_VISITS_WHERE",
+    "AnswerGroup",
+    "CaseCounts",
+    "ScopeFilter",
+    "StatsRepository",
+    "WeekCounts",
+]
+
+#: Cases somebody still has to act on.
+OPEN_CASE_STATES = (CaseState.OPEN, CaseState.TAKEN, CaseState.REOPENED)
+
+#: The predicate of the partial index `ix_visits_test` (bot.test_surveys.TEST_VISIT_PREFIX), as
+#: literal SQL: both backends use a partial index only when the query repeats its predicate, and
+#: a bound parameter in its place would not be recognised.
+TEST_VISITS_WHERE = "external_id LIKE 'test:%'"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeFilter:
+    """Which rows count: visits at ``locations`` (exact stored spellings; None: any location),
+    or cases (and their answers) routed to the staff chat row ``staff_chat_id``."""
+
+    locations: tuple[str, ...] | None = None
+    staff_chat_id: int | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.locations is None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerGroup:
+    scale: SurveyScale | None
+    score: int | None
+    unsolicited: bool
+    label: SentimentLabel | None  # effective: the staff's correction, else the classifier's
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCounts:
+    start: datetime
+    surveys_sent: int
+    surveys_answered: int
+    csat_answers: int
+    csat_satisfied: int
+    nps_answers: int
+    promoters: int
+    detractors: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    opened: int
+    open_now: int
+    overdue_now: int
+    followups_answered: int
+    recovered: int
+    median_first_response: timedelta | None
+    median_resolution: timedelta | None
+
+
+def _test_visits() -> Select[tuple[int]]:
+    return select(Visit.id).where(literal_column(TEST_VISITS_WHERE))
+
+
+class StatsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._tested: list[int] | None = None
+
+    # -- scope -----------------------------------------------------------------------------------
+
+    async def locations(self) -> list[str]:
+        """Every location a visit was recorded at, as stored (a handful: one index pass)."""
+        rows = await self._session.scalars(
+            select(Visit.location).where(Visit.location.is_not(None)).distinct()
+        )
+        return sorted((row for row in rows if row), key=str.casefold)
+
+    def _visits_in(self, scope: ScopeFilter) -> Select[tuple[int]] | None:
+        if scope.locations is None:
+            return None
+        return select(Visit.id).where(Visit.location.in_(scope.locations))
+
+    def _survey_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        visits = self._visits_in(scope)
+        if visits is not None:
+            where.append(Survey.visit_id.in_(visits))
+        if tests:
+            where.append(Survey.visit_id.in_(_test_visits()))
+        return where
+
+    def _answer_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        visits = self._visits_in(scope)
+        if visits is not None:
+            at_locations = Answer.survey_id.in_(
+                select(Survey.id).where(Survey.visit_id.in_(visits))
+            )
+            if scope.staff_chat_id is not None:
+                routed = select(Case.answer_id).where(Case.staff_chat_id == scope.staff_chat_id)
+                where.append(or_(at_locations, Answer.id.in_(routed)))
+            else:
+                where.append(at_locations)
+        if tests:
+            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
+            where.append(Answer.survey_id.in_(tested))
+        return where
+
+    async def _tested_answers(self) -> list[int]:
+        """The ids of test visits' answers: a handful, read once through `ix_visits_test` and
+        then compared as a list (SQLite runs a nested NOT IN subquery far slower)."""
+        if self._tested is None:
+            tested = select(Answer.id).where(
+                Answer.survey_id.in_(select(Survey.id).where(Survey.visit_id.in_(_test_visits())))
+            )
+            self._tested = list(await self._session.scalars(tested))
+        return self._tested
+
+    async def _case_scope(self, scope: ScopeFilter) -> list[ColumnElement[bool]]:
+        """Cases in scope, test visits' cases left out (cases are few: filtered, not
+        subtracted)."""
+        tested = await self._tested_answers()
+        where: list[ColumnElement[bool]] = [
+            or_(Case.answer_id.is_(None), Case.answer_id.not_in(tested))
+        ]
+        visits = self._visits_in(scope)
+        if visits is not None:
+            at_locations = Case.answer_id.in_(
+                select(Answer.id).where(
+                    Answer.survey_id.in_(select(Survey.id).where(Survey.visit_id.in_(visits)))
+                )
+            )
+            if scope.staff_chat_id is not None:
+                where.append(or_(at_locations, Case.staff_chat_id == scope.staff_chat_id))
+            else:
+                where.append(at_locations)
+        return where
+
+    # -- surveys and answers ---------------------------------------------------------------------
+
+    async def surveys(self, start: datetime, end: datetime, scope: ScopeFilter) -> tuple[int, int]:
+        """(sent, answered since) of the surveys sent in [start, end), test visits left out."""
+        totals = [0, 0]
+        for tests, sign in ((False, 1), (True, -1)):
+            row = (
+                await self._session.execute(
+                    select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
+                        Survey.sent_at >= start,
+                        Survey.sent_at < end,
+                        *self._survey_scope(scope, tests),
+                    )
+                )
+            ).one()
+            totals[0] += sign * int(row[0])
+            totals[1] += sign * int(row[1])
+        return totals[0], totals[1]
+
+    async def answer_groups(
+        self, start: datetime, end: datetime, scope: ScopeFilter
+    ) -> list[AnswerGroup]:
+        """Answers given in [start, end) counted by what they said; test visits left out."""
+        keys = (
+            Answer.scale,
+            Answer.score,
+            Answer.unsolicited,
+            Answer.sentiment_label,
+            Answer.sentiment_corrected,
+        )
+        counts: dict[tuple[object, ...], int] = {}
+        for tests, sign in ((False, 1), (True, -1)):
+            statement = (
+                select(*keys, func.count())
+                .where(
+                    Answer.created_at >= start,
+                    Answer.created_at < end,
+                    *self._answer_scope(scope, tests),
+                )
+                .group_by(*keys)
+            )
+            for scale, score, unsolicited, label, corrected, count in await self._session.execute(
+                statement
+            ):
+                key = (scale, score, bool(unsolicited), corrected or label)
+                counts[key] = counts.get(key, 0) + sign * int(count)
+        return [
+            AnswerGroup(scale, score, unsolicited, label, count)
+            for (scale, score, unsolicited, label), count in counts.items()
+            if count
+        ]
+
+    async def reasons(
+        self, start: datetime, end: datetime, scope: ScopeFilter, limit: int
+    ) -> list[tuple[str, int]]:
+        """The most tapped reasons of answers given in [start, end): (label, count), most first."""
+        where = [AnswerReason.answer_id.not_in(await self._tested_answers())]
+        count = func.count().label("n")
+        statement = (
+            select(Reason.label, count)
+            .select_from(AnswerReason)
+            .join(Reason, Reason.id == AnswerReason.reason_id)
+        )
+        if not scope.everything or not await self._covers_every_answer(start, end):
+            # Each answer of the period is looked up; a period holding every answer (`all`)
+            # counts the chips alone, with no date to check.
+            where += [Answer.created_at >= start, Answer.created_at < end]
+            where += self._answer_scope(scope, False)
+            statement = statement.join(Answer, Answer.id == AnswerReason.answer_id)
+        statement = (
+            statement.where(*where)
+            .group_by(Reason.id, Reason.label)
+            .order_by(count.desc(), Reason.label)
+            .limit(limit)
+        )
+        return [(label, int(n)) for label, n in await self._session.execute(statement)]
+
+    async def _covers_every_answer(self, start: datetime, end: datetime) -> bool:
+        """Whether [start, end) holds every answer there is: two index lookups (min and max
+        asked apart, as SQLite reads only one end of an index for a lone min or max)."""
+        first = await self._session.scalar(select(func.min(Answer.created_at)))
+        last = await self._session.scalar(select(func.max(Answer.created_at)))
+        return first is None or last is None or (start <= first and last < end)
+
+    async def weeks(self, edges: Sequence[datetime], scope: ScopeFilter) -> list[WeekCounts]:
+        """Counts for each week [edges[i], edges[i + 1]): one range query per table and week,
+        then the (few) test visits' rows of the whole window taken away."""
+        csat, nps = Answer.scale == SurveyScale.CSAT, Answer.scale == SurveyScale.NPS
+        answer_counts = (
+            func.count().filter(csat),
+            func.count().filter(csat, Answer.score >= 4),
+            func.count().filter(nps),
+            func.count().filter(nps, Answer.score >= 9),
+            func.count().filter(nps, Answer.score <= 6),
+        )
+        rows: list[list[int]] = []
+        for start, end in pairwise(edges):
+            survey_row = (
+                await self._session.execute(
+                    select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
+                        Survey.sent_at >= start,
+                        Survey.sent_at < end,
+                        *self._survey_scope(scope, False),
+                    )
+                )
+            ).one()
+            answer_row = (
+                await self._session.execute(
+                    select(*answer_counts).where(
+                        Answer.scale.in_((SurveyScale.CSAT, SurveyScale.NPS)),
+                        Answer.created_at >= start,
+                        Answer.created_at < end,
+                        Answer.score.is_not(None),
+                        *self._answer_scope(scope, False),
+                    )
+                )
+            ).one()
+            rows.append([int(value) for value in (*survey_row, *answer_row)])
+        first, last = edges[0], edges[-1]
+
+        def week_of(moment: datetime) -> int:
+            return next(i for i in range(len(edges) - 1) if moment < edges[i + 1])
+
+        tested_surveys = select(Survey.sent_at, Survey.answered_at).where(
+            Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, True)
+        )
+        for sent_at, answered_at in await self._session.execute(tested_surveys):
+            row = rows[week_of(sent_at)]
+            row[0] -= 1
+            row[1] -= answered_at is not None
+        tested_answers = select(Answer.created_at, Answer.scale, Answer.score).where(
+            Answer.created_at >= first,
+            Answer.created_at < last,
+            Answer.score.is_not(None),
+            *self._answer_scope(scope, True),
+        )
+        for created_at, scale, score in await self._session.execute(tested_answers):
+            row = rows[week_of(created_at)]
+            if scale is SurveyScale.CSAT:
+                row[2] -= 1
+                row[3] -= score >= 4
+            elif scale is SurveyScale.NPS:
+                row[4] -= 1
+                row[5] -= score >= 9
+                row[6] -= score <= 6
+        return [WeekCounts(start, *row) for start, row in zip(edges, rows, strict=False)]
+
+    # -- cases -----------------------------------------------------------------------------------
+
+    async def cases(
+        self, start: datetime, end: datetime, now: datetime, scope: ScopeFilter
+    ) -> CaseCounts:
+        where = await self._case_scope(scope)
+        in_period = and_(Case.created_at >= start, Case.created_at < end)
+        row = (
+            await self._session.execute(
+                select(
+                    func.count().filter(in_period),
+                    func.count().filter(in_period, Case.recovered.is_not(None)),
+                    func.count().filter(in_period, Case.recovered.is_(True)),
+                ).where(*where)
+            )
+        ).one()
+        overdue = or_(
+            and_(Case.first_responded_at.is_(None), Case.first_response_due_at < now),
+            Case.resolution_due_at < now,
+        )
+        open_row = (
+            await self._session.execute(
+                select(func.count(), func.count().filter(overdue)).where(
+                    Case.state.in_(OPEN_CASE_STATES), *where
+                )
+            )
+        ).one()
+        return CaseCounts(
+            opened=int(row[0]),
+            open_now=int(open_row[0]),
+            overdue_now=int(open_row[1]),
+            followups_answered=int(row[1]),
+            recovered=int(row[2]),
+            median_first_response=await self._median(Case.first_responded_at, start, end, where),
+            median_resolution=await self._median(Case.resolved_at, start, end, where),
+        )
+
+    async def _median(
+        self, until: object, start: datetime, end: datetime, where: list[ColumnElement[bool]]
+    ) -> timedelta | None:
+        """The median of (until − created_at) over the period's cases that have ``until``."""
+        column = until  # a Case column
+        base = [Case.created_at >= start, Case.created_at < end, column.is_not(None), *where]  # type: ignore[attr-defined]
+        if self._postgres:
+            seconds = func.extract("epoch", column - Case.created_at)  # type: ignore[operator]
+            median = func.percentile_cont(0.5).within_group(seconds)
+            value = (await self._session.execute(select(median).where(*base))).scalar()
+            return None if value is None else timedelta(seconds=float(value))
+        # SQLite: the (at most ~100,000) spans fetched as raw numbers and the middle taken here;
+        # a sort on the julianday expression in SQL costs more than the fetch.
+        seconds = (func.julianday(column) - func.julianday(Case.created_at)) * 86_400.0
+        values = sorted(await self._session.scalars(select(seconds).where(*base)))
+        if not values:
+            return None
+        # The middle one (odd count) or the two middle ones averaged, as percentile_cont.
+        middle = len(values) // 2
+        value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        return timedelta(seconds=value)
