@@ -8,7 +8,7 @@ the response rate itself. Rows are in survey id order, which is the order visits
 
 Left out:
 
-- test surveys (visit ids starting with `bot.test_surveys.TEST_VISIT_PREFIX`), as statistics
+- test surveys (visit ids starting with `storage.test_visits.TEST_VISIT_PREFIX`), as statistics
   leave them out;
 - unsolicited feedback: it is no survey (no visit, no score, no survey state), and a second
   kind of row would make every column mean two things. Its cases and sentiment reach /stats.
@@ -49,7 +49,6 @@ from bot.clock import Clock, SystemClock
 from bot.live_settings import LiveSettings
 from bot.periods import Period, PeriodError, parse_period
 from bot.settings import Settings
-from bot.test_surveys import TEST_VISIT_PREFIX
 from storage.db import create_engine, create_session_factory
 from storage.export_repository import ExportRepository, SurveyRecord
 from storage.repositories import AuditRepository
@@ -210,7 +209,6 @@ class ExportService:
                     visited_until=period.end,
                     after=after,
                     limit=self._page,
-                    leave_out_prefix=TEST_VISIT_PREFIX,
                 )
                 if not page:
                     return Exported(rows, size)

@@ -24,6 +24,7 @@ from bot.visits import EXPIRE_SURVEY, VisitService, expire_job_key
 from storage.jobs import JobQueue
 from storage.models import Survey, SurveyState, Visit, VisitSource
 from storage.repositories import TelegramProfile
+from storage.test_visits import TEST_VISIT_PREFIX
 
 __all__ = [
     "TEST_VISIT_PREFIX",
@@ -34,9 +35,8 @@ __all__ = [
     "make_test_visit_id",
 ]
 
-#: Visit ids of test surveys start with this (real visit ids come from the business, and
-#: "link:" from QR scans).
-TEST_VISIT_PREFIX = "test:"
+# Visit ids of test surveys start with TEST_VISIT_PREFIX (real visit ids come from the business,
+# and "link:" from QR scans); storage.test_visits holds it, with its SQL.
 
 
 def make_test_visit_id(telegram_user_id: int, message_id: int, sent_at: datetime) -> str:

@@ -53,7 +53,6 @@ from bot.sentiment import (
     detect_language,
     read_by_emoji,
 )
-from bot.test_surveys import TEST_VISIT_PREFIX
 from storage.jobs import ClaimedJob, JobQueue
 from storage.model_repository import LabelledComment, ModelRepository
 from storage.models import ModelKind, SentimentLabel, TrainedModel
@@ -352,7 +351,7 @@ class TrainingService:
 
         until = self._clock.now()
         async with self._sessions() as session:
-            rows = await ModelRepository(session).sentiment_examples(test_prefix=TEST_VISIT_PREFIX)
+            rows = await ModelRepository(session).sentiment_examples()
         sample = _labelled(rows)
         kinds = set(sample.labels)
         try:
@@ -402,7 +401,7 @@ class TrainingService:
 
         until = self._clock.now()
         async with self._sessions() as session:
-            rows = await ModelRepository(session).reason_examples(test_prefix=TEST_VISIT_PREFIX)
+            rows = await ModelRepository(session).reason_examples()
         texts = [row.text for row in rows]
         codes = [list(row.codes) for row in rows]
         model, figures = None, {}

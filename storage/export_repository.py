@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -30,6 +30,7 @@ from storage.models import (
     SurveyState,
     Visit,
 )
+from storage.test_visits import is_test_visit_id
 
 __all__ = ["ExportRepository", "SurveyRecord"]
 
@@ -112,13 +113,9 @@ class ExportRepository:
         visited_until: datetime,
         after: int,
         limit: int,
-        leave_out_prefix: str,
     ) -> list[SurveyRecord]:
         """The next ``limit`` surveys by id after ``after`` whose visit occurred in
-        [visited_from, visited_until), except visits whose id starts with ``leave_out_prefix``.
-
-        The prefix is compared with substr, not LIKE: SQLite's LIKE ignores case and
-        PostgreSQL's does not, and the prefix must mean the same on both."""
+        [visited_from, visited_until), except admins' test surveys (storage.test_visits)."""
         query = (
             select(*_COLUMNS)
             .join(Visit, Visit.id == Survey.visit_id)
@@ -129,7 +126,7 @@ class ExportRepository:
                 Survey.id > after,
                 Visit.occurred_at >= visited_from,
                 Visit.occurred_at < visited_until,
-                func.substr(Visit.external_id, 1, len(leave_out_prefix)) != leave_out_prefix,
+                ~is_test_visit_id(Visit.external_id),
             )
             .order_by(Survey.id)
             .limit(limit)

@@ -43,6 +43,7 @@ from storage.models import (
     TrainedModel,
     Visit,
 )
+from storage.test_visits import is_test_visit_id
 
 __all__ = [
     "CORRECTABLE",
@@ -83,13 +84,13 @@ class ActiveRun:
     version: int
 
 
-def _teaching(test_prefix: str) -> ColumnElement[bool]:
+def _teaching() -> ColumnElement[bool]:
     """Answers whose words may teach: a comment, no test visit, no erased customer."""
     return and_(
         Answer.comment.is_not(None),
         Answer.comment != "",
         or_(Customer.id.is_(None), Customer.erased_at.is_(None)),
-        or_(Visit.id.is_(None), ~Visit.external_id.startswith(test_prefix, autoescape=True)),
+        or_(Visit.id.is_(None), ~is_test_visit_id(Visit.external_id)),
     )
 
 
@@ -99,7 +100,7 @@ class ModelRepository:
 
     # -- labelled examples ---------------------------------------------------------------------
 
-    async def sentiment_examples(self, *, test_prefix: str) -> list[LabelledComment]:
+    async def sentiment_examples(self) -> list[LabelledComment]:
         """Every comment labelled by a score or a staff correction, oldest first."""
         rows = await self._session.execute(
             select(Answer.comment, Answer.scale, Answer.score, Answer.sentiment_corrected)
@@ -107,7 +108,7 @@ class ModelRepository:
             .outerjoin(Survey, Survey.id == Answer.survey_id)
             .outerjoin(Visit, Visit.id == Survey.visit_id)
             .where(
-                _teaching(test_prefix),
+                _teaching(),
                 or_(
                     Answer.sentiment_corrected.in_(CORRECTABLE),
                     and_(Answer.score.is_not(None), Answer.scale.is_not(None)),
@@ -125,7 +126,7 @@ class ModelRepository:
             for comment, scale, score, corrected in rows
         ]
 
-    async def reason_examples(self, *, test_prefix: str) -> list[ReasonExample]:
+    async def reason_examples(self) -> list[ReasonExample]:
         """Every comment given with tapped reason chips, with the chips' codes, oldest first."""
         rows = await self._session.execute(
             select(Answer.id, Answer.comment, Reason.code)
@@ -134,7 +135,7 @@ class ModelRepository:
             .outerjoin(Customer, Customer.id == Answer.customer_id)
             .outerjoin(Survey, Survey.id == Answer.survey_id)
             .outerjoin(Visit, Visit.id == Survey.visit_id)
-            .where(_teaching(test_prefix))
+            .where(_teaching())
             .order_by(Answer.id, Reason.position, Reason.id)
         )
         texts: dict[int, str] = {}

@@ -47,6 +47,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.test_visits import TEST_VISITS_WHERE
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -275,8 +277,8 @@ class Visit(Base):
         Index(
             "ix_visits_test",
             "id",
-            sqlite_where=text("external_id LIKE 'test:%'"),
-            postgresql_where=text("external_id LIKE 'test:%'"),
+            sqlite_where=text(TEST_VISITS_WHERE),
+            postgresql_where=text(TEST_VISITS_WHERE),
         ),
     )
 

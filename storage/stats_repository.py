@@ -40,6 +40,7 @@ from storage.models import (
     SurveyScale,
     Visit,
 )
+from storage.test_visits import TEST_VISITS_WHERE
 
 __all__ = [
     "OPEN_CASE_STATES",
@@ -53,11 +54,6 @@ __all__ = [
 
 #: Cases somebody still has to act on.
 OPEN_CASE_STATES = (CaseState.OPEN, CaseState.TAKEN, CaseState.REOPENED)
-
-#: The predicate of the partial index `ix_visits_test` (bot.test_surveys.TEST_VISIT_PREFIX), as
-#: literal SQL: both backends use a partial index only when the query repeats its predicate, and
-#: a bound parameter in its place would not be recognised.
-TEST_VISITS_WHERE = "external_id LIKE 'test:%'"
 
 
 @dataclass(frozen=True, slots=True)

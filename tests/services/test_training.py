@@ -234,7 +234,7 @@ async def test_comments_are_labelled_by_score_and_staff_corrections_win(
     await answered(session_factory, clock, "", 2)
 
     async with session_factory() as session:
-        rows = await ModelRepository(session).sentiment_examples(test_prefix=TEST_VISIT_PREFIX)
+        rows = await ModelRepository(session).sentiment_examples()
     sample = _labelled(rows)
     assert list(zip(sample.texts, sample.labels, strict=True)) == [
         ("Cold soup", SentimentLabel.NEGATIVE),
@@ -255,7 +255,7 @@ async def test_reason_examples_are_comments_with_tapped_chips(
     await answered(session_factory, clock, "No chips", 1)
     await answered(session_factory, clock, "A test", 1, reasons=["long_wait"], test_visit=True)
     async with session_factory() as session:
-        examples = await ModelRepository(session).reason_examples(test_prefix=TEST_VISIT_PREFIX)
+        examples = await ModelRepository(session).reason_examples()
     assert {(e.text, frozenset(e.codes)) for e in examples} == {
         ("Forty minutes", frozenset({"long_wait"})),
         ("Rude and slow", frozenset({"rude_staff", "long_wait"})),
