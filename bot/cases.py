@@ -480,11 +480,11 @@ class CaseService:
             corrected = await AnswerRepository(session).correct_sentiment(answer.id, label)
             if corrected:
                 before = answer.sentiment_corrected or answer.sentiment_label
-                await AuditRepository(session).record(
-                    at=now,
-                    action=CORRECTION_ACTION,
-                    actor_id=user_id,
-                    actor_name=name,
+                await audit(
+                    session,
+                    now,
+                    CORRECTION_ACTION,
+                    actor=(user_id, name),
                     target=f"case:{file.case.id}",
                     old=before.value if before is not None else None,
                     new=label.value,
@@ -887,11 +887,12 @@ async def audit(
     *,
     actor: tuple[int | None, str | None] | None = None,
     target: str | None = None,
+    old: object = None,
     new: object = None,
 ) -> None:
     user_id, name = actor or (None, None)
     await AuditRepository(session).record(
-        at=at, action=action, actor_id=user_id, actor_name=name, target=target, new=new
+        at=at, action=action, actor_id=user_id, actor_name=name, target=target, old=old, new=new
     )
 
 

@@ -500,8 +500,12 @@ class ConversationService:
         band = self._band_of(answer.score, answer.scale)
         stage = answer.stage
         values = self._with_words(answer.comment, text, media, band)
-        if text and not await answers.chosen_reasons(answer_id):
-            values["suggested_reasons"] = await self._suggested(session, values.get("comment"))
+        if text:
+            codes = self._read_reasons(values.get("comment"))
+            # The chips tapped are looked up only when there is something to store or clear:
+            # with no reason model (the usual case) a comment costs no extra query.
+            if (codes or answer.suggested_reasons) and not await answers.chosen_reasons(answer_id):
+                values["suggested_reasons"] = await self._offered(session, codes)
         # While the chips show, typed words are the comment we would have asked for next.
         added = stage not in (AnswerStage.REASONS, AnswerStage.COMMENT)
         target = stage if added else _after_comment(band)
@@ -542,7 +546,8 @@ class ConversationService:
         answers = AnswerRepository(session)
         values = self._with_words(None, text, media, None)
         if text:
-            values["suggested_reasons"] = await self._suggested(session, values.get("comment"))
+            codes = self._read_reasons(values.get("comment"))
+            values["suggested_reasons"] = await self._offered(session, codes)
         answer_id = await answers.add_unsolicited(customer.id, now=now, **values)
         label = values.get("sentiment_label")
         deadline = None
@@ -584,12 +589,14 @@ class ConversationService:
             values["sentiment_label"] = SentimentLabel.UNKNOWN
         return values
 
-    async def _suggested(self, session: AsyncSession, words: object) -> list[str] | None:
-        """The reasons the learned model reads in ``words``, among those offered now (not
-        hidden); None when there is no model or it reads none."""
+    def _read_reasons(self, words: object) -> Sequence[str]:
+        """The reason codes the learned model reads in ``words`` ([] without a model)."""
         if self.learning is None or not isinstance(words, str) or not words:
-            return None
-        codes = self.learning.suggest_reasons(words)
+            return []
+        return self.learning.suggest_reasons(words)
+
+    async def _offered(self, session: AsyncSession, codes: Sequence[str]) -> list[str] | None:
+        """``codes`` among the reasons offered now (not hidden); None when none is."""
         if not codes:
             return None
         offered = {reason.code for reason in await ReasonRepository(session).offered()}
