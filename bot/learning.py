@@ -71,7 +71,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from bot import sentiment as baseline_sentiment
 from bot.sentiment import MAX_CHARS, BaselineClassifier, Sentiment, detect_language
@@ -104,6 +104,9 @@ MIN_REASON_EXAMPLES = 5
 # Probability a reason needs before it is suggested: precise rather than many.
 REASON_THRESHOLD = 0.5
 LOGISTIC_C = 3.0
+# The NB-weighted part of the sentiment model (NBLogisticBlend): its regularization and share.
+NB_C = 0.1
+NB_WEIGHT = 0.5
 
 
 # --- Labels -------------------------------------------------------------------------------------
@@ -323,15 +326,101 @@ def _ngrams() -> list[tuple[str, Any]]:
     ]
 
 
+def _presence(features: Any) -> Any:
+    """1.0 wherever a feature is non-zero (CSR, float64)."""
+    present = sparse.csr_matrix(features, dtype=np.float64, copy=True)
+    present.eliminate_zeros()
+    present.data[:] = 1.0
+    return present
+
+
+class NBLogisticBlend(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Logistic regression on the features, averaged with an NB-weighted one (Wang & Manning's
+    NBSVM with a logistic loss).
+
+    The NB part sees only which features a text has (presence, no tf-idf) and, one class against
+    the rest, scales each by its naive Bayes log-count ratio, how much likelier it is in that
+    class's texts than in the others'; a strongly regularized logistic regression (`nb_C`)
+    then only corrects those ratios. Rare words with a clear lean thus count from the start,
+    where plain logistic regression on tf-idf weights every feature from zero; the two make
+    different mistakes, and their mean probabilities (`nb_weight` of the NB part) beat either.
+    The ratios are folded into the coefficients at `fit` (`nb_coef_`, `nb_intercept_`), so a
+    text's NB decision is one sparse product. Classes must be 0..k−1 (train_sentiment's)."""
+
+    def __init__(
+        self,
+        C: float = LOGISTIC_C,
+        nb_C: float = NB_C,
+        nb_weight: float = NB_WEIGHT,
+        nb_alpha: float = 1.0,
+        random_state: int | None = None,
+    ) -> None:
+        self.C = C
+        self.nb_C = nb_C
+        self.nb_weight = nb_weight
+        self.nb_alpha = nb_alpha
+        self.random_state = random_state
+
+    def fit(self, features: Any, y: Any) -> NBLogisticBlend:
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(y)
+        self.logistic_ = LogisticRegression(
+            C=self.C, class_weight="balanced", max_iter=3000, random_state=self.random_state
+        ).fit(features, y)
+        self.classes_ = self.logistic_.classes_
+        present = _presence(features)
+        # Two classes need one model (the second class against the first), as sklearn's own.
+        targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+        coefs, intercepts = [], []
+        for target in targets:
+            inside = y == target
+            ratio = self._log_count_ratio(present, inside)
+            model = LogisticRegression(
+                C=self.nb_C,
+                class_weight="balanced",
+                max_iter=3000,
+                random_state=self.random_state,
+            ).fit(present.multiply(ratio).tocsr(), inside.astype(np.int8))
+            coefs.append(model.coef_[0] * ratio)
+            intercepts.append(model.intercept_[0])
+        self.nb_coef_ = np.vstack(coefs)
+        self.nb_intercept_ = np.asarray(intercepts)
+        return self
+
+    def _log_count_ratio(self, present: Any, inside: Any) -> Any:
+        alpha = self.nb_alpha
+        p = alpha + np.asarray(present[inside].sum(axis=0)).ravel()
+        q = alpha + np.asarray(present[~inside].sum(axis=0)).ravel()
+        return np.log(p / p.sum()) - np.log(q / q.sum())
+
+    def nb_probabilities(self, decisions: Any) -> Any:
+        """P(class) from the NB part's decision values (texts × models): each model's sigmoid,
+        normalised over the classes (one-vs-rest), or [1 − p, p] for two classes."""
+        decisions = np.atleast_2d(decisions)
+        inside = 1.0 / (1.0 + np.exp(-decisions))
+        if len(self.classes_) == 2:
+            return np.hstack([1.0 - inside, inside])
+        return inside / inside.sum(axis=1, keepdims=True)
+
+    def blend(self, logistic: Any, decisions: Any) -> Any:
+        """The mean of the two parts' probabilities, weighted."""
+        weight = self.nb_weight
+        return (1.0 - weight) * logistic + weight * self.nb_probabilities(decisions)
+
+    def predict_proba(self, features: Any) -> Any:
+        decisions = _presence(features) @ self.nb_coef_.T + self.nb_intercept_
+        return self.blend(self.logistic_.predict_proba(features), decisions)
+
+    def predict(self, features: Any) -> Any:
+        return self.classes_[self.predict_proba(features).argmax(axis=1)]
+
+
 def _sentiment_pipeline(seed: int) -> Any:
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
     features = FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())])
-    classifier = LogisticRegression(
-        C=LOGISTIC_C, class_weight="balanced", max_iter=3000, random_state=seed
-    )
-    return make_pipeline(features, classifier)
+    return make_pipeline(features, NBLogisticBlend(random_state=seed))
 
 
 # --- Storage ------------------------------------------------------------------------------------
@@ -404,11 +493,13 @@ class _OneText:
         lexicon: tuple[LexiconFeatures, int] | None,
         coef: Any,
         intercept: Any,
+        blend: NBLogisticBlend | None = None,
     ) -> None:
         self._vectorizers = vectorizers
         self._lexicon = lexicon
         self._coef = coef
         self._intercept = intercept
+        self._blend = blend
 
     @classmethod
     def of(cls, pipeline: Any) -> _OneText | None:
@@ -420,6 +511,10 @@ class _OneText:
         if not steps or len(steps) != 2:
             return None
         union, classifier = steps[0][1], steps[1][1]
+        # Models stored before NBLogisticBlend end in a plain LogisticRegression.
+        blend = classifier if isinstance(classifier, NBLogisticBlend) else None
+        if blend is not None:
+            classifier = blend.logistic_
         if not isinstance(union, FeatureUnion) or not isinstance(classifier, LogisticRegression):
             return None
         if union.transformer_weights or list(classifier.classes_) != list(
@@ -451,7 +546,9 @@ class _OneText:
                 return None
         if offset != classifier.coef_.shape[1]:
             return None
-        return cls(vectorizers, lexicon, classifier.coef_, classifier.intercept_)
+        if blend is not None and blend.nb_coef_.shape[1] != offset:
+            return None
+        return cls(vectorizers, lexicon, classifier.coef_, classifier.intercept_, blend)
 
     def probabilities(self, text: str) -> Any:
         columns: list[Any] = []
@@ -470,16 +567,26 @@ class _OneText:
             values.append(weights)
         if self._lexicon is not None:
             lexicon, offset = self._lexicon
-            columns.append(np.arange(offset, offset + 4))
-            values.append(np.asarray(lexicon.row(text), dtype=np.float64))
+            row = np.asarray(lexicon.row(text), dtype=np.float64)
+            nonzero = np.flatnonzero(row)
+            columns.append(nonzero + offset)
+            values.append(row[nonzero])
+        found = np.concatenate(columns) if columns else np.zeros(0, dtype=np.intp)
         decision = self._intercept.astype(np.float64)
         if columns:
-            decision = decision + self._coef[:, np.concatenate(columns)] @ np.concatenate(values)
+            decision = decision + self._coef[:, found] @ np.concatenate(values)
         if decision.shape[0] == 1:  # two classes: sklearn's binary logistic
             positive = 1.0 / (1.0 + math.exp(-float(decision[0])))
-            return np.asarray([1.0 - positive, positive])
-        exp = np.exp(decision - decision.max())
-        return exp / exp.sum()
+            probabilities = np.asarray([1.0 - positive, positive])
+        else:
+            exp = np.exp(decision - decision.max())
+            probabilities = exp / exp.sum()
+        if self._blend is None:
+            return probabilities
+        blend = self._blend
+        # The NB part sees presence only: its decision is the sum of the present columns.
+        nb_decision = blend.nb_intercept_ + blend.nb_coef_[:, found].sum(axis=1)
+        return blend.blend(probabilities[np.newaxis], nb_decision[np.newaxis])[0]
 
 
 class SentimentModel:

@@ -277,6 +277,7 @@ def test_one_comment_is_scored_exactly_as_in_a_batch(
     from bot.learning import _clean
 
     for model in (english_model, chinese_model):
+        assert model._one_text is not None  # the fast path serves this model's shape
         batch = model._pipeline.predict_proba([_clean(t) for t in texts])
         assert model.predict(texts) == [model.classes[int(row.argmax())] for row in batch]
         for text, row in zip(texts, batch, strict=True):
@@ -295,6 +296,30 @@ def test_a_stored_model_answers_the_same(english_model: SentimentModel) -> None:
     assert restored.classes == english_model.classes
     assert restored.predict(texts) == english_model.predict(texts)
     assert restored.classify("rude staff") == english_model.classify("rude staff")
+
+
+def test_a_model_stored_before_the_nb_blend_still_loads_and_reads() -> None:
+    # Until the NB-weighted blend, the pipeline ended in a plain logistic regression; models of
+    # that shape stay in the database until the next training replaces them.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    from bot.learning import LexiconFeatures, _clean, _ngrams
+
+    texts, labels = synthetic(ENGLISH, 20)
+    pipeline = make_pipeline(
+        FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())]),
+        LogisticRegression(C=3.0, class_weight="balanced", max_iter=3000),
+    )
+    pipeline.fit([_clean(t) for t in texts], [SENTIMENT_CLASSES.index(label) for label in labels])
+    restored = SentimentModel.from_bytes(SentimentModel(pipeline, SENTIMENT_CLASSES).to_bytes())
+    assert restored._one_text is not None
+    sample = ["rude staff and cold food", "great coffee, lovely staff", "came in on tuesday"]
+    batch = pipeline.predict_proba([_clean(t) for t in sample + ["太慢了"]])
+    for text, row in zip(sample + ["太慢了"], batch, strict=True):
+        assert restored.probabilities(text) == pytest.approx(row, abs=1e-6), text
+    assert restored.predict(sample) == [NEG, POS, NEU]
+    assert restored.classify("Rude staff and cold food").label is NEG
 
 
 @pytest.mark.parametrize(
