@@ -315,8 +315,9 @@ def test_a_model_stored_before_the_nb_blend_still_loads_and_reads() -> None:
     restored = SentimentModel.from_bytes(SentimentModel(pipeline, SENTIMENT_CLASSES).to_bytes())
     assert restored._one_text is not None
     sample = ["rude staff and cold food", "great coffee, lovely staff", "came in on tuesday"]
-    batch = pipeline.predict_proba([_clean(t) for t in sample + ["太慢了"]])
-    for text, row in zip(sample + ["太慢了"], batch, strict=True):
+    every = [*sample, "太慢了", "😡", ""]
+    batch = pipeline.predict_proba([_clean(t) for t in every])
+    for text, row in zip(every, batch, strict=True):
         assert restored.probabilities(text) == pytest.approx(row, abs=1e-6), text
     assert restored.predict(sample) == [NEG, POS, NEU]
     assert restored.classify("Rude staff and cold food").label is NEG
