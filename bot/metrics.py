@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
+from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bot.clock import Clock
@@ -39,6 +39,8 @@ __all__ = ["METRICS_PATH", "Metrics"]
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+# The classic text format, which every Prometheus version reads (generate_latest writes it).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Metrics:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await self.render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def render(self) -> bytes:
         families = [*self._counters(), *await self._database(), *self._process.collect()]
