@@ -79,9 +79,9 @@ async def test_queue_depth_and_lag_and_cases_are_read_from_the_database(
 ) -> None:
     jobs = JobQueue(engine, clock=clock)
     now = clock.now()
-    await jobs.schedule("survey.send", now - timedelta(minutes=5), {})
-    await jobs.schedule("survey.send", now - timedelta(minutes=1), {})
-    await jobs.schedule("survey.send", now + timedelta(hours=2), {})
+    await jobs.schedule("send_survey", now - timedelta(minutes=5), {})
+    await jobs.schedule("send_survey", now - timedelta(minutes=1), {})
+    await jobs.schedule("send_survey", now + timedelta(hours=2), {})
     hour = timedelta(hours=1)
     async with session_factory.begin() as session:
         session.add_all(
