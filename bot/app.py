@@ -30,7 +30,7 @@ from bot.cases import CasePolicy, CaseService
 from bot.clock import Clock, SystemClock
 from bot.conversation import ConversationPolicy, ConversationService
 from bot.customers import CustomerService
-from bot.dedupe import MemorySeenUpdates, OncePerUpdate, SeenUpdates
+from bot.dedupe import OncePerUpdate, SeenUpdates, seen_updates_from_settings
 from bot.digest import WeeklyDigest
 from bot.flood import FloodGuard
 from bot.http import build_http_app, start_http_server
@@ -291,7 +291,7 @@ class Application:
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
         # Before OnePerChat: a second delivery is dropped without queueing behind the first.
-        self.once = OncePerUpdate(seen_updates or MemorySeenUpdates(settings.dedupe_window))
+        self.once = OncePerUpdate(seen_updates or seen_updates_from_settings(settings, token))
         self.dispatcher.update.outer_middleware(self.once)
         self.dispatcher.update.outer_middleware(OnePerChat())
         # After OnePerChat: the customer's language is read in turn with their other updates.
@@ -400,6 +400,7 @@ class Application:
             # Before the bot session closes: jobs in flight finish or go back to the queue.
             await self.scheduler.shutdown(self.settings.shutdown_timeout)
             await http.cleanup()
+            await self.once.seen.close()
             await self.bot.session.close()
             await self.engine.dispose()
             log.info("Stopped cleanly")

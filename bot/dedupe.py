@@ -7,11 +7,14 @@ outermost update middleware after the in-flight counter: it *claims* each update
 `SeenUpdates` store before the update is handled, drops the update if the id was claimed
 before, and gives the claim back if handling fails, so that Telegram's next delivery is handled.
 
-The store is behind a two-call protocol so that several workers behind one load balancer can
-share it: `MemorySeenUpdates` (this process, the last N ids) now; a Redis one with
-``SET key 1 NX EX ttl`` per claim and ``DEL`` per release fits the same calls. A process that
-crashes mid-update leaves its claim taken in a shared store until the key expires; in this
-process's memory the claim dies with it and the redelivery is handled (handling is idempotent).
+The store is behind a small protocol so that several workers behind one load balancer can
+share it: `MemorySeenUpdates` keeps the last DEDUPE_WINDOW ids of this process; with REDIS_URL,
+`RedisSeenUpdates` claims with ``SET key 1 NX EX ttl`` and releases with ``DEL``, one atomic
+round trip each, for all workers. A process that crashes mid-update leaves its claim in Redis
+until the key expires (a day: Telegram keeps an update no longer), so that one update is lost
+rather than handled twice; in this process's memory the claim dies with the process and the
+redelivery is handled. If the store cannot be reached the update is handled anyway: a reply sent
+twice is better than one never sent.
 """
 
 from __future__ import annotations
@@ -20,12 +23,25 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-__all__ = ["MemorySeenUpdates", "OncePerUpdate", "SeenUpdates", "UpdateStats"]
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from bot.settings import Settings
+
+__all__ = [
+    "MemorySeenUpdates",
+    "OncePerUpdate",
+    "RedisSeenUpdates",
+    "SeenUpdates",
+    "UpdateStats",
+    "seen_updates_from_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +55,10 @@ class SeenUpdates(Protocol):
 
     async def release(self, update_id: int) -> None:
         """Give a claim back (its handling failed): the next delivery is handled."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of connections; called once, on shutdown."""
         ...
 
 
@@ -66,8 +86,46 @@ class MemorySeenUpdates:
     async def release(self, update_id: int) -> None:
         self._ids.pop(update_id, None)
 
+    async def close(self) -> None:
+        self._ids.clear()
+
     def __len__(self) -> int:
         return len(self._ids)
+
+
+class RedisSeenUpdates:
+    """Claimed update ids of one bot in Redis, shared by every worker that uses the same
+    server. Keys are ``<prefix><update_id>`` and expire after ``ttl``."""
+
+    def __init__(self, client: Redis, *, prefix: str, ttl: timedelta = timedelta(days=1)) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl = ttl
+
+    @classmethod
+    def from_url(cls, url: str, bot_id: int | str, **kwargs: Any) -> RedisSeenUpdates:
+        from redis.asyncio import Redis
+
+        # Short timeouts: a claim sits in front of every update; a Redis that does not answer
+        # soon is treated as down (and the update handled anyway).
+        client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        return cls(client, prefix=f"hearback:update:{bot_id}:", **kwargs)
+
+    async def claim(self, update_id: int) -> bool:
+        return bool(await self.client.set(f"{self.prefix}{update_id}", b"1", nx=True, ex=self.ttl))
+
+    async def release(self, update_id: int) -> None:
+        await self.client.delete(f"{self.prefix}{update_id}")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def seen_updates_from_settings(settings: Settings, token: str) -> SeenUpdates:
+    """REDIS_URL's shared store when set, else this process's last DEDUPE_WINDOW ids."""
+    if settings.redis_url:
+        return RedisSeenUpdates.from_url(settings.redis_url, token.partition(":")[0])
+    return MemorySeenUpdates(settings.dedupe_window)
 
 
 @dataclass
@@ -79,6 +137,8 @@ class UpdateStats:
     duplicates: int = 0
     #: A handler raised; the claim was given back.
     failed: int = 0
+    #: The store could not be asked; the update was handled without the check.
+    store_errors: int = 0
 
 
 class OncePerUpdate(BaseMiddleware):
@@ -97,7 +157,15 @@ class OncePerUpdate(BaseMiddleware):
         if not isinstance(event, Update):
             return await handler(event, data)
         update_id = event.update_id
-        if not await self.seen.claim(update_id):
+        try:
+            first = await self.seen.claim(update_id)
+        except Exception as error:
+            self.stats.store_errors += 1
+            log.warning(
+                "Could not check update %d for a repeat (%s); handling it", update_id, error
+            )
+            first = True
+        if not first:
             self.stats.duplicates += 1
             log.info("Update %d was delivered again; it is handled once already", update_id)
             return None
@@ -105,7 +173,14 @@ class OncePerUpdate(BaseMiddleware):
             result = await handler(event, data)
         except BaseException:
             self.stats.failed += 1
-            await self.seen.release(update_id)
+            try:
+                await self.seen.release(update_id)
+            except Exception as error:
+                log.warning(
+                    "Could not give back the claim on update %d (%s)",
+                    update_id,
+                    type(error).__name__,
+                )
             raise
         self.stats.handled += 1
         return result

@@ -97,6 +97,11 @@ class Metrics:
         updates.add_metric(["handled"], self.updates.handled)
         updates.add_metric(["duplicate"], self.updates.duplicates)
         updates.add_metric(["failed"], self.updates.failed)
+        store_errors = CounterMetricFamily(
+            "hearback_dedupe_store_errors",
+            "Updates handled without the repeat check because its store (REDIS_URL) failed",
+            value=self.updates.store_errors,
+        )
         in_flight = GaugeMetricFamily(
             "hearback_updates_in_flight", "Updates being handled right now", self.in_flight()
         )
@@ -151,7 +156,18 @@ class Metrics:
             "Timed jobs running in this process right now",
             self.scheduler.in_flight,
         )
-        return [updates, in_flight, webhook, sends, too_many, retried, jobs, by_kind, running_here]
+        return [
+            updates,
+            store_errors,
+            in_flight,
+            webhook,
+            sends,
+            too_many,
+            retried,
+            jobs,
+            by_kind,
+            running_here,
+        ]
 
     async def _database(self) -> list[Metric]:
         now = self.clock.now()

@@ -270,6 +270,11 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Most recent update ids remembered to drop updates Telegram delivers twice",
     )
+    redis_url: str = Field(
+        default="",
+        description="redis://host:6379/0 shared by several workers to handle each update once; "
+        "empty: each process remembers its own",
+    )
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -358,6 +363,14 @@ class Settings(BaseSettings):
             raise ValueError("must have a path, e.g. https://bot.example.com/telegram")
         if _reserved_path(parts.path):
             raise ValueError(f"must not use the path {parts.path}: the bot serves it already")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://, or be empty")
         return value
 
     @field_validator("webhook_secret")
