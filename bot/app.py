@@ -345,12 +345,7 @@ class Application:
             # "polling" either way: the task that feeds updates, and whose failure stops the bot.
             polling = asyncio.create_task(self._take_webhook_posts(), name="webhook")
         else:
-            polling = asyncio.create_task(
-                self.dispatcher.start_polling(
-                    self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
-                ),
-                name="polling",
-            )
+            polling = asyncio.create_task(self._poll(), name="polling")
         stop = asyncio.create_task(self.stop_requested.wait(), name="stop-requested")
         host, port = http.addresses[0][:2]
         self.http_url = f"http://{host}:{port}"
@@ -406,6 +401,17 @@ class Application:
             log.info("Stopped cleanly")
         if self.webhook is None or not polling.cancelled():
             polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+
+    async def _poll(self) -> None:
+        """Poll Telegram for updates. A webhook left by webhook mode is removed first (its
+        pending updates stay): while one is set Telegram refuses every poll, and the bot would
+        look healthy while hearing nothing."""
+        if (await self.bot.get_webhook_info()).url:
+            log.info("Removing the webhook that webhook mode set: polling from now on")
+            await self.bot.delete_webhook()
+        await self.dispatcher.start_polling(
+            self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
+        )
 
     async def _take_webhook_posts(self) -> None:
         """Ask Telegram to post updates to WEBHOOK_URL, then serve them until cancelled. Updates

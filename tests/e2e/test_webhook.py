@@ -245,3 +245,19 @@ async def test_metrics_count_what_the_webhook_took_and_refused(
     assert 'hearback_webhook_requests_total{result="accepted"} 1.0' in body
     assert 'hearback_webhook_requests_total{result="unauthorized"} 1.0' in body
     assert 'hearback_updates_total{result="handled"} 1.0' in body
+
+
+async def test_polling_again_after_webhook_mode_removes_the_webhook_and_loses_nothing(
+    make_webhook_app, make_app, emulator: Emulator, telegram_bot: BotAccount
+) -> None:
+    async with running(make_webhook_app()):
+        pass
+    assert telegram_bot.webhook is not None  # left set on stop: Telegram keeps posting there
+    anna = emulator.add_user(first_name="Anna")
+    await anna.send(telegram_bot, "/start")  # waits with Telegram while no bot runs
+
+    async with running(make_app()):
+        [greeting] = await bot_messages(anna, telegram_bot, 1)
+    assert greeting.text.startswith("Hello, Anna!")
+    assert telegram_bot.webhook is None
+    assert emulator.calls_to("getUpdates", ok=False) == []
