@@ -22,6 +22,7 @@ from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -55,7 +56,7 @@ from bot.text_editor import load_overrides
 from bot.texts import Texts
 from bot.training import AdaptiveClassifier, TrainingService
 from bot.visits import VisitService
-from bot.webhook import WebhookReceiver, default_secret
+from bot.webhook import WebhookReceiver, WebhookRefused, default_secret
 from handlers import build_router
 from storage.db import create_engine, create_session_factory, serving_options
 from storage.jobs import JobQueue
@@ -417,11 +418,16 @@ class Application:
         """Ask Telegram to post updates to WEBHOOK_URL, then serve them until cancelled. Updates
         that waited while no process took them are posted as soon as the webhook is set."""
         assert self.webhook is not None
-        await self.bot.set_webhook(
-            self.settings.webhook_url,
-            secret_token=self.webhook.secret,
-            allowed_updates=self.dispatcher.resolve_used_update_types(),
-        )
+        try:
+            await self.bot.set_webhook(
+                self.settings.webhook_url,
+                secret_token=self.webhook.secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        except TelegramAPIError as error:
+            raise WebhookRefused(
+                f"Telegram refused WEBHOOK_URL {self.settings.webhook_url}: {error.message}"
+            ) from None
         log.info("Webhook set; Telegram posts updates to the HTTP server")
         await asyncio.Event().wait()  # the HTTP server does the rest
 

@@ -51,11 +51,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     from bot.app import Application, run_until_signalled
+    from bot.webhook import WebhookRefused
 
     async def main() -> None:
         await run_until_signalled(Application(settings, webhook=args.webhook))
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except WebhookRefused as error:
+        log.error("%s", error)
+        return 1
     return 0
 
 

@@ -27,11 +27,15 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
-__all__ = ["SECRET_HEADER", "WebhookReceiver", "WebhookStats", "default_secret"]
+__all__ = ["SECRET_HEADER", "WebhookReceiver", "WebhookRefused", "WebhookStats", "default_secret"]
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class WebhookRefused(Exception):
+    """Telegram would not take WEBHOOK_URL (setWebhook failed); says why, for the operator."""
 
 
 def default_secret(token: str) -> str:

@@ -114,3 +114,26 @@ async def test_a_webhook_secret_telegram_would_refuse_stops_start_up(tmp_path: P
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert "WEBHOOK_SECRET: must be 1-256 characters of A-Z, a-z, 0-9, _ and -" in err.decode()
+
+
+async def test_a_webhook_url_telegram_refuses_stops_the_bot_with_why(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with Emulator() as emulator:
+        account = emulator.add_bot(username="hearback_prod_bot", first_name="Rice Shop")
+        process = await spawn(
+            tmp_path,
+            "--webhook",
+            BOT_TOKEN=account.token,
+            TELEGRAM_API_URL=emulator.url,
+            DATABASE_URL=database_url,
+            HTTP_PORT=str(free_port()),
+            # The emulator, like Telegram for its own reasons, refuses this address.
+            WEBHOOK_URL="https://bot.example.com/telegram",
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    message = err.decode()
+    assert process.returncode == 1, message
+    assert "Telegram refused WEBHOOK_URL https://bot.example.com/telegram: " in message
+    assert "loopback addresses only" in message
+    assert "Traceback" not in message
