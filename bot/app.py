@@ -407,9 +407,12 @@ class Application:
         """Poll Telegram for updates. A webhook left by webhook mode is removed first (its
         pending updates stay): while one is set Telegram refuses every poll, and the bot would
         look healthy while hearing nothing."""
-        if (await self.bot.get_webhook_info()).url:
-            log.info("Removing the webhook that webhook mode set: polling from now on")
-            await self.bot.delete_webhook()
+        try:
+            if (await self.bot.get_webhook_info()).url:
+                log.info("Removing the webhook that webhook mode set: polling from now on")
+                await self.bot.delete_webhook()
+        except TelegramAPIError as error:  # network errors too: polling retries by itself
+            log.warning("Could not check for a webhook (%s); polling anyway", type(error).__name__)
         await self.dispatcher.start_polling(
             self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
         )
