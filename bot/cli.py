@@ -116,6 +116,10 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
             shown = "(not set: sandbox)" if value is None else "(set)"
         elif name == "api_keys":
             shown = f"({len(value)} key{'s' if len(value) != 1 else ''})"
+        elif name == "webhook_secret":
+            shown = "(set)" if value.get_secret_value() else "(empty: derived from BOT_TOKEN)"
+        elif name == "redis_url":
+            shown = _without_password(value) or "(empty: each process on its own)"
         elif isinstance(value, list):
             shown = ",".join(str(item) for item in value) or "(none)"
         else:
@@ -159,6 +163,17 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     print(link.url)
     print(f"QR code written to {out}", file=sys.stderr)
     return 0
+
+
+def _without_password(url: str) -> str:
+    """The URL with any password replaced by ***, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def build_parser() -> argparse.ArgumentParser:

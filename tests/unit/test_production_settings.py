@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.settings import ConfigurationError, Settings, load_settings
 from bot.webhook import default_secret
 
@@ -65,6 +67,7 @@ def test_plain_http_is_allowed_only_with_a_bot_api_server_of_ones_own() -> None:
         ("WEBHOOK_SECRET", "x" * 257, "must be 1-256 characters"),
         ("LOG_FORMAT", "xml", "must be one of 'text' or 'json'"),
         ("DEDUPE_WINDOW", "5", "DEDUPE_WINDOW: "),
+        ("REDIS_URL", "localhost:6379", "must start with redis://, rediss:// or unix://"),
     ],
 )
 def test_a_wrong_value_names_its_variable(
@@ -85,3 +88,15 @@ def test_the_default_secret_is_the_same_for_every_worker_and_allowed_by_telegram
     # The same rule the settings apply to WEBHOOK_SECRET.
     assert load_settings(bot_token=TOKEN, webhook_secret=secret).webhook_secret
     assert TOKEN.split(":")[1] not in secret
+
+
+def test_config_shows_neither_the_webhook_secret_nor_the_redis_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", "hush-hush-hush")
+    monkeypatch.setenv("REDIS_URL", "redis://worker:pa55word@redis.internal:6379/0")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "hush-hush-hush" not in out and "pa55word" not in out
+    assert "redis://worker:***@redis.internal:6379/0" in out
+    assert re.search(r"^WEBHOOK_SECRET\s+\(set\)", out, re.MULTILINE)
