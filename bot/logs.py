@@ -42,11 +42,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int, log_format: str = "text") -> None:
-    """Root logging to stderr in LOG_FORMAT at LOG_LEVEL (replacing any handlers set before)."""
+    """Root logging to stderr in LOG_FORMAT at LOG_LEVEL."""
     handler = logging.StreamHandler()
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Like basicConfig: a no-op where logging is already set up (e.g. under pytest's capture).
+    logging.basicConfig(level=level, handlers=[handler])
     # aiogram logs every update at INFO, with ids of people in it: keep that for DEBUG.
     if level > logging.DEBUG:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
