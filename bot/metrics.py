@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 
 from bot.clock import Clock
 from storage.metrics_repository import OpenCases, open_cases
@@ -97,6 +102,13 @@ class Metrics:
         updates.add_metric(["handled"], self.updates.handled)
         updates.add_metric(["duplicate"], self.updates.duplicates)
         updates.add_metric(["failed"], self.updates.failed)
+        duration = SummaryMetricFamily(
+            "hearback_update_seconds",
+            "Time from taking an update to having handled it, waiting behind the same chat's "
+            "earlier updates included",
+            count_value=self.updates.handled + self.updates.failed,
+            sum_value=self.updates.seconds,
+        )
         store_errors = CounterMetricFamily(
             "hearback_dedupe_store_errors",
             "Updates handled without the repeat check because its store (REDIS_URL) failed",
@@ -158,6 +170,7 @@ class Metrics:
         )
         return [
             updates,
+            duration,
             store_errors,
             in_flight,
             webhook,

@@ -45,7 +45,7 @@ def metrics_for(engine: AsyncEngine, clock: FakeClock, **kwargs) -> Metrics:
 async def test_counters_are_read_from_the_stats_the_code_keeps(
     engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    updates = UpdateStats(handled=7, duplicates=2, failed=1)
+    updates = UpdateStats(handled=7, duplicates=2, failed=1, seconds=4.5)
     limiter = LimiterStats(sent=40, too_many_requests=3, retried=5, gave_up=1, refused=4)
     webhook = WebhookStats(accepted=9, unauthorized=2)
     metrics = metrics_for(
@@ -58,6 +58,8 @@ async def test_counters_are_read_from_the_stats_the_code_keeps(
     assert found[("hearback_updates_total", (("result", "duplicate"),))] == 2
     assert found[("hearback_updates_total", (("result", "failed"),))] == 1
     assert found[("hearback_updates_in_flight", ())] == 3
+    assert found[("hearback_update_seconds_count", ())] == 8
+    assert found[("hearback_update_seconds_sum", ())] == 4.5
     assert found[("hearback_telegram_sends_total", (("result", "ok"),))] == 40
     assert found[("hearback_telegram_sends_total", (("result", "refused"),))] == 4
     assert found[("hearback_telegram_sends_total", (("result", "gave_up"),))] == 1
