@@ -16,7 +16,7 @@ run: $(INSTALLED)
 
 # ruff, then the whole suite twice: on SQLite, and on PostgreSQL (TEST_POSTGRES_URL, or a
 # throw-away cluster that scripts/with-postgres makes and removes).
-test: $(INSTALLED)
+test: $(INSTALLED) redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@echo "== pytest on SQLite =="
@@ -61,6 +61,14 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The shared dedupe store's tests (REDIS_URL) start a throw-away redis-server of their own.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  echo "redis-server is missing: installing it with apt-get"; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq redis-server >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -22,6 +22,7 @@ from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -30,6 +31,7 @@ from bot.cases import CasePolicy, CaseService
 from bot.clock import Clock, SystemClock
 from bot.conversation import ConversationPolicy, ConversationService
 from bot.customers import CustomerService
+from bot.dedupe import OncePerUpdate, SeenUpdates, seen_updates_from_settings
 from bot.digest import WeeklyDigest
 from bot.flood import FloodGuard
 from bot.http import build_http_app, start_http_server
@@ -37,6 +39,7 @@ from bot.i18n import LocaleMiddleware, catalogues
 from bot.links import DeepLink, Links, personal_link
 from bot.live_settings import LiveSettings
 from bot.menus import CommandMenus
+from bot.metrics import Metrics
 from bot.policy import SurveyPolicy
 from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
@@ -53,6 +56,7 @@ from bot.text_editor import load_overrides
 from bot.texts import Texts
 from bot.training import AdaptiveClassifier, TrainingService
 from bot.visits import VisitService
+from bot.webhook import WebhookReceiver, WebhookRefused, default_secret
 from handlers import build_router
 from storage.db import create_engine, create_session_factory, serving_options
 from storage.jobs import JobQueue
@@ -152,20 +156,25 @@ class Application:
         clock: Clock | None = None,
         extra_routers: Iterable[Router] = (),
         limiter: RateLimiter | None = None,
+        webhook: bool = False,
+        seen_updates: SeenUpdates | None = None,
     ) -> None:
         token = token or (settings.bot_token.get_secret_value() if settings.bot_token else None)
         if not token:
             raise ValueError("Application needs a bot token (the sandbox passes the emulator's)")
+        if webhook and not settings.webhook_url:
+            raise ValueError("webhook mode needs WEBHOOK_URL")
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine: AsyncEngine = create_engine(
             settings.database_url, **serving_options(settings.database_url)
         )
         self.session_factory: async_sessionmaker = create_session_factory(self.engine)
+        self.limiter = limiter or RateLimiter.from_settings(settings)
         self.bot = build_bot(
             token,
             settings.telegram_api_url if api_url is None else api_url,
-            limiter=limiter or RateLimiter.from_settings(settings),
+            limiter=self.limiter,
         )
         self.jobs = JobQueue(self.engine, clock=self.clock)
         # Settings admins change in the chat win over the environment: `_apply` hands each
@@ -282,6 +291,9 @@ class Application:
             stats=self.stats,
         )
         self.dispatcher.update.outer_middleware(self.in_flight)
+        # Before OnePerChat: a second delivery is dropped without queueing behind the first.
+        self.once = OncePerUpdate(seen_updates or seen_updates_from_settings(settings, token))
+        self.dispatcher.update.outer_middleware(self.once)
         self.dispatcher.update.outer_middleware(OnePerChat())
         # After OnePerChat: the customer's language is read in turn with their other updates.
         self.locales = LocaleMiddleware(
@@ -292,6 +304,21 @@ class Application:
         self.dispatcher.message.outer_middleware(FloodGuard())
         # Extra routers go first so they can take updates the catch-all handlers would swallow.
         self.dispatcher.include_routers(*extra_routers, build_router())
+        # Webhook mode (`run --webhook`): Telegram posts updates to the HTTP server below.
+        self.webhook: WebhookReceiver | None = None
+        if webhook:
+            secret = settings.webhook_secret.get_secret_value() or default_secret(token)
+            self.webhook = WebhookReceiver(self.dispatcher, self.bot, secret)
+        self.metrics = Metrics(
+            updates=self.once.stats,
+            limiter=self.limiter.stats,
+            scheduler=self.scheduler,
+            in_flight=lambda: self.in_flight.count,
+            jobs=self.jobs,
+            engine=self.engine,
+            clock=self.clock,
+            webhook=self.webhook.stats if self.webhook is not None else None,
+        )
         self.stop_requested = asyncio.Event()
         self.started = asyncio.Event()
         self.http_url = ""  # known once running: HTTP_PORT may be 0, "pick a free port"
@@ -304,23 +331,22 @@ class Application:
         await load_overrides(self.session_factory, self.words)
         # The learned models in use, before the first comment is read (none: nothing imported).
         await self.training.load()
-        http = await start_http_server(
-            build_http_app(
-                self.settings,
-                self.engine,
-                visits=self.visits,
-                clock=self.clock,
-                personal_link=self.personal_link,
-            ),
-            self.settings.http_host,
-            self.settings.http_port,
+        http_app = build_http_app(
+            self.settings,
+            self.engine,
+            visits=self.visits,
+            clock=self.clock,
+            personal_link=self.personal_link,
         )
-        polling = asyncio.create_task(
-            self.dispatcher.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
-            ),
-            name="polling",
-        )
+        self.metrics.install(http_app)
+        if self.webhook is not None:
+            self.webhook.install(http_app, self.settings.webhook_path)
+        http = await start_http_server(http_app, self.settings.http_host, self.settings.http_port)
+        if self.webhook is not None:
+            # "polling" either way: the task that feeds updates, and whose failure stops the bot.
+            polling = asyncio.create_task(self._take_webhook_posts(), name="webhook")
+        else:
+            polling = asyncio.create_task(self._poll(), name="polling")
         stop = asyncio.create_task(self.stop_requested.wait(), name="stop-requested")
         host, port = http.addresses[0][:2]
         self.http_url = f"http://{host}:{port}"
@@ -349,7 +375,12 @@ class Application:
             if refresh is not None:
                 refresh.cancel()
             self.scheduler.request_stop()  # no new jobs; those in flight finish below
-            if not polling.done():
+            if self.webhook is not None:
+                # Posts from now on get 503 and come again; those accepted are finished first.
+                self.webhook.close()
+                polling.cancel()
+                await self.webhook.drain(self.settings.shutdown_timeout)
+            elif not polling.done():
                 try:
                     await self.dispatcher.stop_polling()
                 except RuntimeError:  # stopped before polling had begun: nothing to wind down
@@ -365,10 +396,43 @@ class Application:
             # Before the bot session closes: jobs in flight finish or go back to the queue.
             await self.scheduler.shutdown(self.settings.shutdown_timeout)
             await http.cleanup()
+            await self.once.seen.close()
             await self.bot.session.close()
             await self.engine.dispose()
             log.info("Stopped cleanly")
-        polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+        if self.webhook is None or not polling.cancelled():
+            polling.result()  # a polling failure (e.g. a wrong token) surfaces here
+
+    async def _poll(self) -> None:
+        """Poll Telegram for updates. A webhook left by webhook mode is removed first (its
+        pending updates stay): while one is set Telegram refuses every poll, and the bot would
+        look healthy while hearing nothing."""
+        try:
+            if (await self.bot.get_webhook_info()).url:
+                log.info("Removing the webhook that webhook mode set: polling from now on")
+                await self.bot.delete_webhook()
+        except TelegramAPIError as error:  # network errors too: polling retries by itself
+            log.warning("Could not check for a webhook (%s); polling anyway", type(error).__name__)
+        await self.dispatcher.start_polling(
+            self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
+        )
+
+    async def _take_webhook_posts(self) -> None:
+        """Ask Telegram to post updates to WEBHOOK_URL, then serve them until cancelled. Updates
+        that waited while no process took them are posted as soon as the webhook is set."""
+        assert self.webhook is not None
+        try:
+            await self.bot.set_webhook(
+                self.settings.webhook_url,
+                secret_token=self.webhook.secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        except TelegramAPIError as error:
+            raise WebhookRefused(
+                f"Telegram refused WEBHOOK_URL {self.settings.webhook_url}: {error.message}"
+            ) from None
+        log.info("Webhook set; Telegram posts updates to the HTTP server")
+        await asyncio.Event().wait()  # the HTTP server does the rest
 
     async def _refresh_settings(self) -> None:
         """Pick up settings and texts another process changed (several workers share one

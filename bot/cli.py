@@ -14,14 +14,9 @@ log = logging.getLogger("hearback")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level_number,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # aiogram logs every update at INFO, with ids of people in it: keep that for DEBUG.
-    if settings.log_level_number > logging.DEBUG:
-        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level_number, settings.log_format)
 
 
 def _prepare_database(settings: Settings) -> None:
@@ -34,6 +29,20 @@ def _prepare_database(settings: Settings) -> None:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.webhook and settings.sandbox:
+        print(
+            "Hearback cannot start: --webhook needs BOT_TOKEN (the offline sandbox is polled)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.webhook and not settings.webhook_url:
+        print(
+            "Hearback cannot start, the configuration has errors:\n"
+            "WEBHOOK_URL: must be set for `hearback run --webhook`: the public https:// URL "
+            "Telegram posts updates to, e.g. https://bot.example.com/telegram",
+            file=sys.stderr,
+        )
+        return 2
     _prepare_database(settings)
     if settings.sandbox:
         from bot.sandbox import run_sandbox
@@ -42,11 +51,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     from bot.app import Application, run_until_signalled
+    from bot.webhook import WebhookRefused
 
     async def main() -> None:
-        await run_until_signalled(Application(settings))
+        await run_until_signalled(Application(settings, webhook=args.webhook))
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except WebhookRefused as error:
+        log.error("%s", error)
+        return 1
     return 0
 
 
@@ -102,6 +116,10 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
             shown = "(not set: sandbox)" if value is None else "(set)"
         elif name == "api_keys":
             shown = f"({len(value)} key{'s' if len(value) != 1 else ''})"
+        elif name == "webhook_secret":
+            shown = "(set)" if value.get_secret_value() else "(empty: derived from BOT_TOKEN)"
+        elif name == "redis_url":
+            shown = _without_password(value) or "(empty: each process on its own)"
         elif isinstance(value, list):
             shown = ",".join(str(item) for item in value) or "(none)"
         else:
@@ -147,6 +165,17 @@ def cmd_link(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_password(url: str) -> str:
+    """The URL with any password replaced by ***, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hearback",
@@ -156,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run the bot (with no BOT_TOKEN: the offline sandbox on the emulator)"
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="take updates on WEBHOOK_URL (set at Telegram on start) instead of polling",
     )
     run.set_defaults(handler=cmd_run)
 

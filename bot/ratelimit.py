@@ -48,6 +48,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramEntityTooLarge,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -299,6 +300,8 @@ class LimiterStats:
     retried: int = 0
     #: Calls that failed after the last attempt.
     gave_up: int = 0
+    #: Sending calls Telegram refused outright (4xx: blocked, chat not found, bad request).
+    refused: int = 0
 
 
 _BROADCAST: ContextVar[bool] = ContextVar("hearback_broadcast", default=False)
@@ -411,6 +414,8 @@ class RateLimiter(BaseRequestMiddleware):
                     await self._sleep(error.retry_after)
                 continue
             except TelegramEntityTooLarge:
+                if counted:
+                    self.stats.refused += 1
                 raise  # a 413 is a TelegramNetworkError in aiogram, but retrying cannot help
             except (TelegramServerError, TelegramNetworkError) as error:
                 failures += 1
@@ -422,6 +427,10 @@ class RateLimiter(BaseRequestMiddleware):
                 log.info("%s failed (%s), try %d in %.2fs", name, error, failures + 1, pause)
                 await self._sleep(pause)
                 continue
+            except TelegramAPIError:
+                if counted:
+                    self.stats.refused += 1
+                raise
             if counted:
                 self.stats.sent += 1
             return result

@@ -8,6 +8,7 @@ see `describe_errors`.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -46,6 +47,16 @@ _DATABASE_SCHEMES = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
 }
+
+
+# Telegram's rule for setWebhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _reserved_path(path: str) -> bool:
+    """Paths the bot's HTTP server already answers, which the webhook must not shadow."""
+    path = "/" + path.strip("/")
+    return path in {"/healthz", "/metrics", "/api"} or path.startswith("/api/")
 
 
 def _split_list(value: object) -> object:
@@ -239,6 +250,31 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="Key signing deep links and QR codes; empty: one made and kept in the database",
     )
+    # -- production at scale (webhook, dedupe, logs) -----------------------------------------------
+    webhook_url: str = Field(
+        default="",
+        description="Public https:// URL Telegram posts updates to with `run --webhook`; its path "
+        "is served",
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Secret Telegram sends with each webhook post; empty: derived from BOT_TOKEN",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: lines for people; json: one JSON object per line for log collectors",
+    )
+    dedupe_window: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="Most recent update ids remembered to drop updates Telegram delivers twice",
+    )
+    redis_url: str = Field(
+        default="",
+        description="redis://host:6379/0 shared by several workers to handle each update once; "
+        "empty: each process remembers its own",
+    )
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -310,6 +346,61 @@ class Settings(BaseSettings):
         if secret and len(secret) < 16:
             raise ValueError("must be at least 16 characters long, or empty for a generated one")
         return SecretStr(secret)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an https:// URL, e.g. https://bot.example.com/telegram")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a ?query or #fragment")
+        if parts.path.rstrip("/") == "":
+            # The path is what the bot serves, beside /healthz, /metrics and /api/.
+            raise ValueError("must have a path, e.g. https://bot.example.com/telegram")
+        if _reserved_path(parts.path):
+            raise ValueError(f"must not use the path {parts.path}: the bot serves it already")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://, or be empty")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value().strip()
+        # Telegram's own rule for secret_token; it refuses anything else at setWebhook.
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return SecretStr(secret)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _webhook_https(self) -> Settings:
+        # Telegram posts to https only; a Bot API server of one's own (TELEGRAM_API_URL) may
+        # post to plain http, e.g. on the same host.
+        if (
+            self.webhook_url.startswith("http://")
+            and not self.telegram_api_url
+            and self.bot_token is not None
+        ):
+            raise ValueError(
+                "WEBHOOK_URL: must be https:// (Telegram posts to https only; plain http works "
+                "only with a Bot API server of your own in TELEGRAM_API_URL)"
+            )
+        return self
 
     @field_validator("timezone", mode="before")
     @classmethod
@@ -471,6 +562,11 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.removeprefix(prefix).split("?", 1)[0]
         return None if path in {"", ":memory:"} else Path(path)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL, which the bot's HTTP server answers webhook posts on."""
+        return urlsplit(self.webhook_url).path if self.webhook_url else ""
 
     @property
     def log_level_number(self) -> int:

@@ -193,7 +193,8 @@ class StaffChatService:
                     await audit.record(
                         at=now, action=UPDATED_ACTION, actor_id=by, target=target, old=old, new=new
                     )
-        log.info("staff chat %s (%s): %s by %s", chat_id, title, outcome, by)
+        # Ids only: a group's title can name people (LOG_LEVEL=INFO carries no personal data).
+        log.info("staff chat %s: %s by %s", chat_id, outcome, by)
         return Registration(outcome, chat_id, chat=upserted.chat, title=title)
 
     async def _refused(
@@ -206,7 +207,7 @@ class StaffChatService:
     ) -> Registration:
         async with self._sessions() as session:
             existing = await StaffRepository(session).get(chat_id)
-        log.info("staff chat %s refused: %s (%s)", chat_id, refusal, detail or title)
+        log.info("staff chat %s refused: %s (%s)", chat_id, refusal, detail or "-")
         return Registration(
             Outcome.REFUSED,
             chat_id,

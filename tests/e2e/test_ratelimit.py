@@ -176,6 +176,7 @@ async def test_a_403_and_a_400_are_not_retried(
 
     assert len(sends(emulator)) == 3  # one try each
     assert limiter.stats.retried == 0
+    assert (limiter.stats.refused, limiter.stats.sent) == (3, 0)  # /metrics: sends by result
 
 
 async def test_paid_broadcast_goes_beyond_thirty_a_second(
