@@ -664,6 +664,26 @@ class World:
         self._next_file = 1
         self._next_query = 1
         self.on_update: Callable[[BotAccount], None] = lambda bot: None
+        #: Called with (kind, message) whenever a message appears ("message"), changes
+        #: ("edit") or goes ("delete") in any chat: the emulator's event log watches this way.
+        self.message_watchers: list[Callable[[str, StoredMessage], None]] = []
+        #: Called with every callback query once the bot has answered it.
+        self.answer_watchers: list[Callable[[CallbackQuery], None]] = []
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def message_changed(self, kind: str, message: StoredMessage) -> None:
+        """Tell the watchers a message appeared, was edited or was deleted."""
+        for watcher in self.message_watchers:
+            watcher(kind, message)
+
+    def delete_message(self, message: StoredMessage) -> None:
+        message.deleted = True
+        self.message_changed("delete", message)
+
+    def query_answered(self, query: CallbackQuery) -> None:
+        for watcher in self.answer_watchers:
+            watcher(query)
 
     # -- registration --------------------------------------------------------------------------
 
@@ -913,7 +933,9 @@ class World:
             file=file,
             keyboard=keyboard,
         )
-        return chat._add(message)
+        chat._add(message)
+        self.message_changed("message", message)
+        return message
 
     # -- what people do -----------------------------------------------------------------------
 
@@ -1007,6 +1029,7 @@ class World:
             message.data["entities"] = entities
         else:
             message.data.pop("entities", None)
+        self.message_changed("edit", message)
         chat = message.chat
         readers = [chat.bot] if chat.is_private and chat.bot else list(self.bots.values())
         for bot in readers:
