@@ -10,8 +10,13 @@ Event shapes (JSON)::
 
     {"seq": 7, "type": "message" | "edit" | "delete", "chat_id": …, "bot_id": …,
      "message": {… the Bot API Message …}}
-    {"seq": 8, "type": "answer", "chat_id": …, "bot_id": …, "user_id": …, "message_id": …,
+    {"seq": 8, "type": "tap", "chat_id": …, "bot_id": …, "user_id": …, "message_id": …,
+     "data": "…", "label": "…"}
+    {"seq": 9, "type": "answer", "chat_id": …, "bot_id": …, "user_id": …, "message_id": …,
      "text": "…", "show_alert": false}
+
+A tap is a person pressing an inline button (a callback query to the bot); its answer is the
+bot's answerCallbackQuery (``text`` is the little notice Telegram shows, or None).
 
 ``bot_id`` says whose private chat it is (a person has one private chat per bot); in groups
 it is None. The log keeps the newest ``max_events``; ``dropped`` counts those let go.
@@ -34,7 +39,7 @@ class EventLog:
         self.signal = Signal()
         self._next = 1
         world.message_watchers.append(self._message)
-        world.answer_watchers.append(self._answer)
+        world.query_watchers.append(self._query)
 
     @property
     def last(self) -> int:
@@ -91,17 +96,20 @@ class EventLog:
             }
         )
 
-    def _answer(self, query: CallbackQuery) -> None:
-        answer = query.answer or {}
+    def _query(self, query: CallbackQuery) -> None:
         chat = query.message.chat
-        self._add(
-            {
-                "type": "answer",
-                "chat_id": chat.id,
-                "bot_id": chat.bot.id if chat.is_private and chat.bot else None,
-                "user_id": query.user.id,
-                "message_id": query.message.message_id,
-                "text": answer.get("text"),
-                "show_alert": bool(answer.get("show_alert")),
-            }
-        )
+        event: dict[str, Any] = {
+            "type": "answer" if query.answered else "tap",
+            "chat_id": chat.id,
+            "bot_id": chat.bot.id if chat.is_private and chat.bot else None,
+            "user_id": query.user.id,
+            "message_id": query.message.message_id,
+        }
+        if query.answered:
+            answer = query.answer or {}
+            event["text"] = answer.get("text")
+            event["show_alert"] = bool(answer.get("show_alert"))
+        else:
+            event["data"] = query.data
+            event["label"] = query.label
+        self._add(event)

@@ -774,7 +774,7 @@ async def answer_callback_query(api: BotApi, bot: BotAccount, p: dict[str, Any])
         raise bad_request("MESSAGE_TOO_LONG")
     query.answered = True
     query.answer = {key: p[key] for key in ("text", "show_alert", "url", "cache_time") if key in p}
-    api.world.query_answered(query)
+    api.world.query_changed(query)
     return True
 
 

@@ -619,6 +619,7 @@ class CallbackQuery:
     created: float
     answered: bool = False
     answer: dict[str, Any] | None = None  # text, show_alert, url, cache_time as answered
+    label: str | None = None  # the tapped button's text (None when forged)
 
     def as_update_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -667,8 +668,9 @@ class World:
         #: Called with (kind, message) whenever a message appears ("message"), changes
         #: ("edit") or goes ("delete") in any chat: the emulator's event log watches this way.
         self.message_watchers: list[Callable[[str, StoredMessage], None]] = []
-        #: Called with every callback query once the bot has answered it.
-        self.answer_watchers: list[Callable[[CallbackQuery], None]] = []
+        #: Called with every callback query when a person taps, and again once the bot has
+        #: answered it (``query.answered`` tells which).
+        self.query_watchers: list[Callable[[CallbackQuery], None]] = []
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -681,8 +683,8 @@ class World:
         message.deleted = True
         self.message_changed("delete", message)
 
-    def query_answered(self, query: CallbackQuery) -> None:
-        for watcher in self.answer_watchers:
+    def query_changed(self, query: CallbackQuery) -> None:
+        for watcher in self.query_watchers:
             watcher(query)
 
     # -- registration --------------------------------------------------------------------------
@@ -1062,6 +1064,7 @@ class World:
                 wanted = f"label {label!r}" if label is not None else f"data {data!r}"
                 raise SimulationError(f"no button with {wanted} on {stored!r}; buttons: {offered}")
             data = matching[0]["callback_data"]
+            label = matching[0].get("text")
         number = self._next_query
         self._next_query += 1
         query = CallbackQuery(
@@ -1071,8 +1074,10 @@ class World:
             message=stored,
             data=data,
             created=self.now(),
+            label=None if forged else label,
         )
         self.queries[query.id] = query
+        self.query_changed(query)
         self.push_update(bot, "callback_query", query.as_update_payload())
         await asyncio.sleep(0)
         return query

@@ -79,6 +79,7 @@ function apply(event) {
     if (event.text) toast(paneOf(key, event.user_id), event.text);
     return;
   }
+  if (event.type === "tap") return; // what the tap changes arrives as edits and messages
   const message = event.message;
   const messages = chat(key);
   if (event.type === "delete") messages.delete(message.message_id);
