@@ -85,6 +85,7 @@ def setup(app: web.Application, emu: Emulator) -> None:
 
     async def stop_streams(app: web.Application) -> None:
         stopping.set()
+        emu.events.signal.fire()  # wakes the waiting streams and long polls, which then see it
 
     app.on_shutdown.append(stop_streams)
 
