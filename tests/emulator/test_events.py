@@ -81,6 +81,7 @@ async def test_events_of_one_chat_and_of_groups_and_topics(
     await lena.send_to_chat(bot_account, forum, "On it", thread_id=thread)
 
     status, body = await get(client, "/_emulator/events", chat_id=forum.id)
+    assert status == 200
     events = body["events"]
     assert [e["type"] for e in events] == ["message", "message"]
     assert events[0]["message"]["forum_topic_created"]["name"] == "#1 · Anna"
@@ -88,7 +89,7 @@ async def test_events_of_one_chat_and_of_groups_and_topics(
     assert events[1]["bot_id"] is None  # a group belongs to no one bot
     assert all(e["chat_id"] == forum.id for e in events)
     # Anna's chat is left out of the group's events, and the other way round.
-    status, body = await get(client, "/_emulator/events", chat_id=started.id)
+    _, body = await get(client, "/_emulator/events", chat_id=started.id)
     assert [e["message"]["text"] for e in body["events"]] == ["/start"]
 
 
@@ -175,7 +176,7 @@ async def test_files_photos_documents_and_replies_over_the_control_api(
     photo = expect(await api.multipart("sendPhoto", form), 200).result
     form = aiohttp.FormData()
     form.add_field("chat_id", str(started.id))
-    form.add_field("document", "visit,score\nV1,2\n".encode(), filename="export.csv")
+    form.add_field("document", b"visit,score\nV1,2\n", filename="export.csv")
     document = expect(await api.multipart("sendDocument", form), 200).result
 
     async with client.get(f"/_emulator/files/{photo['photo'][-1]['file_id']}") as response:
