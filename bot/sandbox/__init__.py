@@ -19,6 +19,7 @@ import secrets
 import signal
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -103,20 +104,27 @@ class Cast:
         )
         return cls(bot, customers, staff, admin, group)
 
-    async def introduce(self, emulator: Emulator) -> None:
+    async def introduce(self, emulator: Emulator, running: Callable[[], bool]) -> None:
         """Everyone meets the bot the way people do on Telegram: each presses Start, the bot
         is made an administrator of the staff forum (to open a topic per case), and the admin
-        sends /staff_here there. Each waits for the bot's answer."""
+        sends /staff_here there. Each waits for the bot's answer while ``running()``."""
         bot = self.bot
+
+        async def answered(predicate: Callable[[], Any], who: str) -> None:
+            def done() -> Any:
+                if not running():
+                    raise SandboxStopped(f"the bot stopped before answering {who}")
+                return predicate()
+
+            await emulator.wait_for(done, timeout=60, message=f"the bot answering {who}")
+
         for person in [self.admin, *self.customers]:
             await person.send(bot, "/start")
-            await _answered(emulator, lambda person=person: person.inbox(bot), person.first_name)
+            await answered(lambda person=person: person.inbox(bot), person.first_name)
         emulator.add_bot_to_chat(bot, self.group, admin=True, can_manage_topics=True)
         await self.admin.send_to_chat(bot, self.group, "/staff_here")
-        await _answered(
-            emulator,
-            lambda: [m for m in self.group.messages if m.bot_id == bot.id],
-            "/staff_here",
+        await answered(
+            lambda: [m for m in self.group.messages if m.bot_id == bot.id], "/staff_here"
         )
 
     def person(self, user_id: int) -> SimUser | None:
@@ -124,8 +132,8 @@ class Cast:
         return next((p for p in everyone if p.id == user_id), None)
 
 
-async def _answered(emulator: Emulator, predicate: Any, who: str) -> None:
-    await emulator.wait_for(predicate, timeout=60, message=f"the bot answering {who}")
+class SandboxStopped(Exception):
+    """The bot stopped (Ctrl-C, most likely) while the sandbox was still starting."""
 
 
 # --------------------------------------------------------------------------------- the sandbox
@@ -162,8 +170,9 @@ class Sandbox:
             if not self.app.started.is_set():
                 started.cancel()
                 await self._bot_task  # the start-up failure, as it is
-                raise RuntimeError("the bot stopped while starting")
-            await self.cast.introduce(self.emulator)
+                raise SandboxStopped("the bot stopped while starting")
+            task = self._bot_task
+            await self.cast.introduce(self.emulator, lambda: not task.done())
             if self.with_page:
                 from bot.sandbox.page import start_page
 
@@ -267,6 +276,8 @@ async def run_sandbox(settings: Settings, out: TextIO = sys.stdout) -> None:
         await sandbox.start()
         print(describe(sandbox), file=out, flush=True)
         await sandbox.wait()
+    except SandboxStopped:
+        log.info("Stopped while starting")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

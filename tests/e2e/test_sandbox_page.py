@@ -200,6 +200,15 @@ def play_the_loop(url: str) -> None:
         assert "Case #" not in page.text("customer")  # the back room stays in the back room
         page.type("customer", "Thank you, that is kind.")
         page.shows("staff", "Anna: Thank you, that is kind.")
+        # A photo from the customer reaches the case's thread as a photo.
+        page.click('button.attach[data-kind="photo"]')
+        page.until(
+            lambda: driver.execute_script(
+                "const i = document.querySelector('#staff .messages img');"
+                "return i && i.complete && i.naturalWidth > 0;"
+            ),
+            "the customer's photo in the staff thread",
+        )
         page.shot("3-staff-replied")
         page.tap("staff", "Resolve")
         page.tap("staff", "Voucher")

@@ -405,6 +405,13 @@ async function start() {
       if (!(await send(form.dataset.composer, text))) input.value = text;
     }),
   );
+  // A sample photo or voice note, as a customer attaches one to a comment.
+  document.querySelectorAll("button.attach").forEach((button) =>
+    button.addEventListener("click", async () => {
+      const result = await call("POST", `/_emulator/users/${state.customer}/send`, { bot: state.world.bot.id, kind: button.dataset.kind });
+      if (!result.ok) toast("customer", result.error);
+    }),
+  );
   document.querySelectorAll("#admin-quick button").forEach((button) =>
     button.addEventListener("click", () => send("admin", button.dataset.command)),
   );
