@@ -9,7 +9,6 @@ const state = {
   customer: null, // the customer on screen
   staffActor: null, // who writes in the staff group
   topic: null, // the forum topic on screen (null: General)
-  followNewTopics: true,
   replyTo: null, // a staff message being replied to
   unread: new Set(), // topics with messages not yet seen
   dirty: new Set(),
@@ -86,7 +85,8 @@ function apply(event) {
   else messages.set(message.message_id, message);
   if (key === groupKey() && event.type === "message") {
     const thread = message.message_thread_id ?? null;
-    if (message.forum_topic_created && state.followNewTopics) {
+    // A new case is what staff want to see, unless they are half-way through writing elsewhere.
+    if (message.forum_topic_created && !$('[data-composer="staff"] input').value) {
       state.topic = thread;
       state.replyTo = null;
     } else if (thread !== state.topic) {
@@ -148,7 +148,6 @@ function renderTopics() {
           ].join(" "),
           onclick: () => {
             state.topic = thread;
-            state.followNewTopics = thread !== null;
             state.replyTo = null;
             render("staff");
           },
