@@ -25,14 +25,13 @@ it is None. The log keeps the newest ``max_events``; ``dropped`` counts those le
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from bot.emulator.world import CallbackQuery, Signal, StoredMessage, World
 
 
 class EventLog:
-    def __init__(self, world: World, max_events: int = 20_000) -> None:
+    def __init__(self, world: World, max_events: int = 10_000) -> None:
         self.events: list[dict[str, Any]] = []
         self.dropped = 0
         self.max_events = max_events
@@ -91,8 +90,10 @@ class EventLog:
                 "type": kind,
                 "chat_id": chat.id,
                 "bot_id": chat.bot.id if chat.is_private and chat.bot else None,
-                # A snapshot: the stored message goes on changing.
-                "message": json.loads(json.dumps(message.data, ensure_ascii=False)),
+                # A snapshot, shallow on purpose: edits replace a message's top-level values
+                # and never change the objects inside them (StoredMessage.history relies on
+                # the same), and a deep copy would cost ~50× more on every message.
+                "message": dict(message.data),
             }
         )
 
