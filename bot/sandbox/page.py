@@ -79,6 +79,8 @@ async def world(request: web.Request) -> web.Response:
             "group": {"id": cast.group.id, "title": cast.group.title},
             "survey_delay": _duration(app.policy.delay.total_seconds()),
             "followup_delay": _duration(settings.followup_delay.total_seconds()),
+            # Events up to here are history when the page opens, not news.
+            "last_event": sandbox.emulator.events.last,
         },
         dumps=_dumps,
     )

@@ -94,6 +94,15 @@ function apply(event) {
     }
   }
   markDirty(key);
+  if (event.type === "message" && event.seq > state.world.last_event) flagTab(key);
+}
+
+// On a phone one chat shows at a time: a dot on the others' tabs says something came.
+function flagTab(key) {
+  for (const [pane, keyOf] of Object.entries(paneKey)) {
+    const tab = $(`.tabs button[data-show="${pane}"]`);
+    if (keyOf() === key && !tab.classList.contains("active")) tab.classList.add("unread");
+  }
 }
 
 function paneOf(key, userId) {
@@ -417,6 +426,7 @@ async function start() {
   document.querySelectorAll(".tabs button").forEach((tab) =>
     tab.addEventListener("click", () => {
       document.querySelectorAll(".tabs button").forEach((other) => other.classList.toggle("active", other === tab));
+      tab.classList.remove("unread");
       document.querySelectorAll(".pane").forEach((pane) => pane.classList.toggle("active", pane.id === tab.dataset.show));
     }),
   );
