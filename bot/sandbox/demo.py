@@ -92,7 +92,7 @@ async def play(settings: Settings, out: TextIO) -> None:
             raise DemoFailed(f"the HTTP API answered {status}: {answer}")
 
         # The customer: survey, low score, apology and reasons, comment, contact.
-        survey = await player.bot_message(anna, lambda m: _score_buttons(m), "the survey")
+        survey = await player.bot_message(anna, _score_buttons, "the survey")
         await player.tap(anna, survey, data=_score(survey, 2))
         apology = await player.bot_message(anna, lambda m: _has(m, texts.BUTTON_DONE), "reasons")
         chips = [b for b in apology.buttons if b["text"] != _label(texts.BUTTON_DONE)]
