@@ -16,7 +16,7 @@ run: $(INSTALLED)
 
 # ruff, then the whole suite twice: on SQLite, and on PostgreSQL (TEST_POSTGRES_URL, or a
 # throw-away cluster that scripts/with-postgres makes and removes).
-test: $(INSTALLED) redis-server
+test: $(INSTALLED) redis-server browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@echo "== pytest on SQLite =="
@@ -69,6 +69,19 @@ redis-server:
 	  echo "redis-server is missing: installing it with apt-get"; \
 	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && \
 	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq redis-server >/dev/null; }
+
+# The sandbox page's browser test drives the system's Chromium through chromedriver (Debian
+# packages: nothing is downloaded by a test tool); CJK and emoji fonts make its screenshots show
+# the Chinese customer and the case cards as people see them.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji
+.PHONY: browser
+browser:
+	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing with apt-get for the browser test:" $$missing; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -43,12 +43,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _prepare_database(settings)
     if settings.sandbox:
-        from bot.sandbox import run_sandbox
+        from bot.sandbox import run_sandbox, sandbox_settings
 
+        settings = sandbox_settings(settings)
+        _prepare_database(settings)
         asyncio.run(run_sandbox(settings))
         return 0
+    _prepare_database(settings)
 
     from bot.app import Application, run_until_signalled
     from bot.webhook import WebhookRefused
@@ -106,6 +108,13 @@ def cmd_sentiment(settings: Settings, args: argparse.Namespace) -> int:
     from bot.sentiment_eval import run
 
     return run(args)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Play the whole loop on the emulator and print the transcript (bot/sandbox/demo.py)."""
+    from bot.sandbox.demo import run_demo
+
+    return run_demo(settings, database_url=args.database_url)
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -273,6 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(sentiment_eval)
     sentiment.set_defaults(handler=cmd_sentiment)
+
+    demo = commands.add_parser(
+        "demo",
+        help="play the whole loop on the emulator and print what each party saw",
+        description="Starts the emulator and the real bot on it (as the sandbox does), then "
+        "plays one unhappy visit from start to end: survey, low score, apology, reasons, "
+        "comment, case in the staff forum, staff reply, resolve, follow-up, and the admin's "
+        "/stats. Prints each chat's transcript. Needs no token and no network; uses a "
+        "temporary database unless given one. Exit status 0 when the loop played through.",
+    )
+    demo.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the database to use (default: a temporary SQLite file, removed afterwards)",
+    )
+    demo.set_defaults(handler=cmd_demo)
 
     config = commands.add_parser("config", help="show the effective configuration")
     config.set_defaults(handler=cmd_config)

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the Bot API emulator in sandbox mode (0 picks a free one)",
     )
+    sandbox_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port of the sandbox page (customer, staff, admin) when BOT_TOKEN is empty",
+    )
     shutdown_timeout: float = Field(
         default=10.0,
         gt=0,

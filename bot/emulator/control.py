@@ -13,8 +13,8 @@ GET       /_emulator                           → url, bots (with tokens), user
 POST      /_emulator/bots                      {username, first_name, token?, privacy_mode?}
 POST      /_emulator/users                     {first_name, username?, language_code?, …}
 GET       /_emulator/users
-POST      /_emulator/users/{id}/send           {bot, text} or {bot, kind: sticker|photo|voice|
-                                               document, caption?}
+POST      /_emulator/users/{id}/send           {bot, text, reply_to?} or {bot, kind: sticker|
+                                               photo|voice|document, caption?}
 POST      /_emulator/users/{id}/tap            {bot, message_id, data? | label?, chat_id?,
                                                forged?}
 POST      /_emulator/users/{id}/block          {bot}   (and …/unblock)
@@ -25,6 +25,13 @@ POST      /_emulator/chats/{id}/send           {user, bot, text, thread_id?, rep
 GET       /_emulator/chats/{id}/messages       ?bot=  (private chats with several bots)
 GET       /_emulator/calls                     ?method=&since=<index> (indexes count
                                                from the first call ever made)
+GET       /_emulator/events                    ?since=<seq>&chat_id=&wait=<seconds ≤ 30>
+                                               → {events, last} (a long poll: waits for the
+                                               first event after since)
+GET       /_emulator/events/stream             ?since=&chat_id= → the same events as
+                                               server-sent events (id: seq), resumed from
+                                               Last-Event-ID after a reconnect
+GET       /_emulator/files/{file_id}           → the file's bytes (photos, documents, …)
 GET       /_emulator/stats
 GET       /_emulator/faults
 POST      /_emulator/faults                    {kind: error|fraction|timeout|flood|duplicate|
@@ -36,11 +43,13 @@ POST      /_emulator/limits                    {enabled?, private_burst?, …} (
 
 ``bot`` may be a bot's id, token or username, and may be left out while there is one bot.
 Messages are Bot API Message objects in their current state (after edits, without the deleted
-ones); taps answer ``{"id": <callback query id>, "data": …}``.
+ones); taps answer ``{"id": <callback query id>, "data": …}``. Events are described in
+events.py: every message sent, edited or deleted in any chat, and every answered tap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
@@ -55,6 +64,12 @@ if TYPE_CHECKING:
 
 Route = Callable[[web.Request], Awaitable[web.Response]]
 
+#: Set when the server hosting the control routes shuts down, so open event streams end.
+STOPPING_KEY = web.AppKey("control-stopping", asyncio.Event)
+#: Longest long poll on /_emulator/events, and the keep-alive period of the stream.
+MAX_WAIT = 30.0
+KEEP_ALIVE = 15.0
+
 
 class _BadInput(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
@@ -64,6 +79,15 @@ class _BadInput(Exception):
 
 def setup(app: web.Application, emu: Emulator) -> None:
     """Add the control routes to ``app``."""
+
+    stopping = asyncio.Event()
+    app[STOPPING_KEY] = stopping
+
+    async def stop_streams(app: web.Application) -> None:
+        stopping.set()
+        emu.events.signal.fire()  # wakes the waiting streams and long polls, which then see it
+
+    app.on_shutdown.append(stop_streams)
 
     def route(handler: Callable[[web.Request, dict[str, Any]], Awaitable[Any]]) -> Route:
         async def wrapped(request: web.Request) -> web.Response:
@@ -155,7 +179,12 @@ def setup(app: web.Application, emu: Emulator) -> None:
         if kind == "text":
             if not body.get("text"):
                 raise _BadInput("text is required")
-            message = await person.send(target, body["text"])
+            reply_to = body.get("reply_to")
+            message = await person.send(
+                target,
+                body["text"],
+                reply_to=None if reply_to is None else _int(reply_to, "reply_to"),
+            )
         elif kind == "sticker":
             message = await person.send_sticker(target)
         elif kind == "photo":
@@ -245,6 +274,64 @@ def setup(app: web.Application, emu: Emulator) -> None:
             if i >= since and (not wanted or c.method.lower() == wanted)
         ]
 
+    def event_query(request: web.Request) -> tuple[int, int | None]:
+        since = _int(
+            request.headers.get("Last-Event-ID") or request.query.get("since", "0"), "since"
+        )
+        chat = request.query.get("chat_id")
+        return since, None if chat is None else _int(chat, "chat_id")
+
+    async def events(request: web.Request, body: dict[str, Any]) -> Any:
+        since, chat_id = event_query(request)
+        try:
+            wait = min(max(float(request.query.get("wait", "0")), 0.0), MAX_WAIT)
+        except ValueError:
+            raise _BadInput("wait must be a number of seconds") from None
+        found = await emu.events.wait(since, chat_id, wait, stopping)
+        return {"events": found, "last": emu.events.last}
+
+    async def event_stream(request: web.Request) -> web.StreamResponse:
+        try:
+            seq, chat_id = event_query(request)
+        except _BadInput as exc:
+            return _answer({"error": str(exc)}, exc.status)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        # Tell the browser how soon to reconnect when the stream breaks.
+        await response.write(b"retry: 1000\n\n")
+        try:
+            while not stopping.is_set():
+                found = await emu.events.wait(seq, chat_id, KEEP_ALIVE, stopping)
+                if not found:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                chunk = "".join(
+                    f"id: {event['seq']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+                    for event in found
+                )
+                await response.write(chunk.encode("utf-8"))
+                seq = found[-1]["seq"]
+        except ConnectionResetError:
+            pass  # the page was closed: nothing more to send
+        return response
+
+    async def file(request: web.Request) -> web.StreamResponse:
+        record = emu.world.files.get(request.match_info["file_id"])
+        if record is None:
+            return _answer({"error": "no such file"}, 404)
+        content_type = record.mime_type or _image_type(record.data)
+        return web.Response(
+            body=record.data,
+            content_type=content_type,
+            headers={"Cache-Control": "max-age=3600"},
+        )
+
     async def stats(request: web.Request, body: dict[str, Any]) -> Any:
         return emu.stats.as_dict()
 
@@ -312,6 +399,9 @@ def setup(app: web.Application, emu: Emulator) -> None:
     r.add_post("/_emulator/chats/{chat_id}/send", route(send_to_group))
     r.add_get("/_emulator/chats/{chat_id}/messages", route(chat_messages))
     r.add_get("/_emulator/calls", route(calls))
+    r.add_get("/_emulator/events", route(events))
+    r.add_get("/_emulator/events/stream", event_stream)
+    r.add_get("/_emulator/files/{file_id}", file)
     r.add_get("/_emulator/stats", route(stats))
     r.add_get("/_emulator/faults", route(faults))
     r.add_post("/_emulator/faults", route(inject))
@@ -331,6 +421,19 @@ def _int(value: Any, what: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise _BadInput(f"{what} must be an integer, got {value!r}") from None
+
+
+def _image_type(data: bytes) -> str:
+    """Photos are stored without a MIME type: read it from the first bytes."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
 
 
 def _message_view(message: StoredMessage) -> dict[str, Any]:

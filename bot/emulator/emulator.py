@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bot.emulator import methods
 from bot.emulator.errors import ApiError, not_found, server_error, too_many_requests, unauthorized
+from bot.emulator.events import EventLog
 from bot.emulator.faults import Faults
 from bot.emulator.limits import FloodControl, Limits, as_now, tells_wall_time
 from bot.emulator.recording import Call, Stats
@@ -89,6 +90,8 @@ class Emulator:
             on_webhook_change=self.webhooks.changed,
         )
         self.world.on_update = self._on_update
+        #: Messages appearing, changing and going in every chat, in order (events.py).
+        self.events = EventLog(self.world)
         self.calls: list[Call] = []
         #: Called with every call as it is recorded (benchmarks watch replies this way rather
         #: than polling `calls`). A listener must be quick and must not raise.

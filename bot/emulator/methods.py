@@ -410,6 +410,7 @@ class BotApi:
             else:
                 message.data[key] = value
         message.data["edit_date"] = self.world.date()
+        self.world.message_changed("edit", message)
         return message.data
 
     def topic_for_change(self, bot: BotAccount, params: dict[str, Any]) -> tuple[SimChat, Topic]:
@@ -741,7 +742,7 @@ async def delete_message(api: BotApi, bot: BotAccount, p: dict[str, Any]) -> Any
         raise bad_request("message to delete not found")
     if not _deletable(bot, chat, message):
         raise bad_request("message can't be deleted")
-    message.deleted = True
+    api.world.delete_message(message)
     return True
 
 
@@ -754,7 +755,7 @@ async def delete_messages(api: BotApi, bot: BotAccount, p: dict[str, Any]) -> An
     for message_id in p["message_ids"]:
         message = chat.message(message_id)
         if message is not None and _deletable(bot, chat, message):
-            message.deleted = True
+            api.world.delete_message(message)
     return True
 
 
@@ -773,6 +774,7 @@ async def answer_callback_query(api: BotApi, bot: BotAccount, p: dict[str, Any])
         raise bad_request("MESSAGE_TOO_LONG")
     query.answered = True
     query.answer = {key: p[key] for key in ("text", "show_alert", "url", "cache_time") if key in p}
+    api.world.query_changed(query)
     return True
 
 
@@ -877,7 +879,7 @@ async def delete_forum_topic(api: BotApi, bot: BotAccount, p: dict[str, Any]) ->
         raise bad_request("not enough rights to delete the topic")
     topic.deleted = True
     for message in chat.topic_messages(topic.thread_id):
-        message.deleted = True
+        api.world.delete_message(message)
     return True
 
 

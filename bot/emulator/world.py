@@ -619,6 +619,7 @@ class CallbackQuery:
     created: float
     answered: bool = False
     answer: dict[str, Any] | None = None  # text, show_alert, url, cache_time as answered
+    label: str | None = None  # the tapped button's text (None when forged)
 
     def as_update_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -664,6 +665,27 @@ class World:
         self._next_file = 1
         self._next_query = 1
         self.on_update: Callable[[BotAccount], None] = lambda bot: None
+        #: Called with (kind, message) whenever a message appears ("message"), changes
+        #: ("edit") or goes ("delete") in any chat: the emulator's event log watches this way.
+        self.message_watchers: list[Callable[[str, StoredMessage], None]] = []
+        #: Called with every callback query when a person taps, and again once the bot has
+        #: answered it (``query.answered`` tells which).
+        self.query_watchers: list[Callable[[CallbackQuery], None]] = []
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def message_changed(self, kind: str, message: StoredMessage) -> None:
+        """Tell the watchers a message appeared, was edited or was deleted."""
+        for watcher in self.message_watchers:
+            watcher(kind, message)
+
+    def delete_message(self, message: StoredMessage) -> None:
+        message.deleted = True
+        self.message_changed("delete", message)
+
+    def query_changed(self, query: CallbackQuery) -> None:
+        for watcher in self.query_watchers:
+            watcher(query)
 
     # -- registration --------------------------------------------------------------------------
 
@@ -913,7 +935,9 @@ class World:
             file=file,
             keyboard=keyboard,
         )
-        return chat._add(message)
+        chat._add(message)
+        self.message_changed("message", message)
+        return message
 
     # -- what people do -----------------------------------------------------------------------
 
@@ -1007,6 +1031,7 @@ class World:
             message.data["entities"] = entities
         else:
             message.data.pop("entities", None)
+        self.message_changed("edit", message)
         chat = message.chat
         readers = [chat.bot] if chat.is_private and chat.bot else list(self.bots.values())
         for bot in readers:
@@ -1039,6 +1064,7 @@ class World:
                 wanted = f"label {label!r}" if label is not None else f"data {data!r}"
                 raise SimulationError(f"no button with {wanted} on {stored!r}; buttons: {offered}")
             data = matching[0]["callback_data"]
+            label = matching[0].get("text")
         number = self._next_query
         self._next_query += 1
         query = CallbackQuery(
@@ -1048,8 +1074,10 @@ class World:
             message=stored,
             data=data,
             created=self.now(),
+            label=None if forged else label,
         )
         self.queries[query.id] = query
+        self.query_changed(query)
         self.push_update(bot, "callback_query", query.as_update_payload())
         await asyncio.sleep(0)
         return query

@@ -93,12 +93,13 @@ async def test_the_bot_process_greets_and_stops_cleanly_on_a_signal(
 async def test_without_a_token_make_run_starts_the_sandbox(
     tmp_path: Path, database_url: str
 ) -> None:
-    emulator_port = free_port()
+    emulator_port, sandbox_port = free_port(), free_port()
     process = await spawn(
         tmp_path,
         DATABASE_URL=database_url,
         EMULATOR_PORT=str(emulator_port),
         HTTP_PORT=str(free_port()),
+        SANDBOX_PORT=str(sandbox_port),
     )
     try:
         banner = ""
@@ -109,6 +110,11 @@ async def test_without_a_token_make_run_starts_the_sandbox(
         emulator_url = f"http://127.0.0.1:{emulator_port}"
         assert re.search(rf"Bot API emulator\s+{emulator_url}", banner)
         assert "/healthz" in banner
+        page_url = f"http://127.0.0.1:{sandbox_port}"
+        assert re.search(rf"Play it in a browser\s+{page_url}", banner)
+        async with aiohttp.ClientSession() as client, client.get(page_url) as response:
+            assert response.status == 200
+            assert "Record a visit" in await response.text()
 
         # Play a customer through the emulator's control API, as the banner suggests.
         async with aiohttp.ClientSession(base_url=emulator_url) as client:
