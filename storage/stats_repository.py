@@ -1,6 +1,6 @@
 """The statistics' queries: a few aggregate passes over surveys, answers, reasons and cases.
 
-Written for a million answers in well under a second on SQLite as on PostgreSQL (bench/stats.py):
+Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 
 - **Counts by raw columns, arithmetic in Python.** Answers are counted grouped by (scale, score,
   unsolicited, label, corrected label) — at most a few hundred groups — and CSAT, NPS, averages,
@@ -10,10 +10,11 @@ Written for a million answers in well under a second on SQLite as on PostgreSQL 
 - **Test visits are subtracted, not filtered.** Excluding them row by row (`NOT IN`) costs a
   lookup per answer; instead the same counts are taken once more over test visits only (a tiny
   partial index, `ix_visits_test`) and taken away. Sums and counts subtract exactly.
+- **Reasons** are counted by reason id first and named afterwards: with the (few) reasons joined
+  before the count, SQLite chose to walk the period's answers once per reason.
 - **Weekly trend** is one small range query per week on `ix_answers_trend` / `ix_surveys_stats`.
-- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the middle row(s) are read with
-  ORDER BY … LIMIT OFFSET over the (at most ~100,000) cases of the period, never brought into
-  Python.
+- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the period's spans are fetched as
+  plain numbers (at most ~100,000) and the middle taken in Python.
 
 A `ScopeFilter` narrows everything to some locations and/or to the cases routed to one staff
 chat; None everywhere means the whole business. A location is read from the survey's, the
