@@ -115,6 +115,7 @@ class StatsRepository:
         self._session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
         self._tested: list[int] | None = None
+        self._tested_survey_ids: list[int] | None = None
 
     # -- scope -----------------------------------------------------------------------------------
 
@@ -140,15 +141,21 @@ class StatsRepository:
         )
         return sorted((row for row in rows if row), key=str.casefold)
 
-    def _survey_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+    def _survey_scope(
+        self, scope: ScopeFilter, tests: list[int] | None
+    ) -> list[ColumnElement[bool]]:
+        """Surveys in scope; with ``tests`` (the test surveys' ids), only those."""
         where: list[ColumnElement[bool]] = []
         if scope.locations is not None:
             where.append(Survey.location.in_(scope.locations))
-        if tests:
-            where.append(Survey.visit_id.in_(_test_visits()))
+        if tests is not None:
+            where.append(Survey.id.in_(tests))
         return where
 
-    def _answer_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+    def _answer_scope(
+        self, scope: ScopeFilter, tests: list[int] | None
+    ) -> list[ColumnElement[bool]]:
+        """Answers in scope; with ``tests`` (the test surveys' ids), only theirs."""
         where: list[ColumnElement[bool]] = []
         if scope.locations is not None:
             at_locations = Answer.location.in_(scope.locations)
@@ -157,18 +164,24 @@ class StatsRepository:
                 where.append(or_(at_locations, Answer.id.in_(routed)))
             else:
                 where.append(at_locations)
-        if tests:
-            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
-            where.append(Answer.survey_id.in_(tested))
+        if tests is not None:
+            where.append(Answer.survey_id.in_(tests))
         return where
 
+    async def _tested_surveys(self) -> list[int]:
+        """The ids of test visits' surveys: a handful, read once through `ix_visits_test` and
+        then used as a list, so that each is one lookup by key (given as a subquery, the
+        planner guessed thousands of test visits and read every survey of the range)."""
+        if self._tested_survey_ids is None:
+            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
+            self._tested_survey_ids = list(await self._session.scalars(tested))
+        return self._tested_survey_ids
+
     async def _tested_answers(self) -> list[int]:
-        """The ids of test visits' answers: a handful, read once through `ix_visits_test` and
-        then compared as a list (SQLite runs a nested NOT IN subquery far slower)."""
+        """The ids of test visits' answers, as a list (SQLite runs a nested NOT IN subquery
+        far slower)."""
         if self._tested is None:
-            tested = select(Answer.id).where(
-                Answer.survey_id.in_(select(Survey.id).where(Survey.visit_id.in_(_test_visits())))
-            )
+            tested = select(Answer.id).where(Answer.survey_id.in_(await self._tested_surveys()))
             self._tested = list(await self._session.scalars(tested))
         return self._tested
 
@@ -192,7 +205,8 @@ class StatsRepository:
     async def surveys(self, start: datetime, end: datetime, scope: ScopeFilter) -> tuple[int, int]:
         """(sent, answered since) of the surveys sent in [start, end), test visits left out."""
         totals = [0, 0]
-        for tests, sign in ((False, 1), (True, -1)):
+        tested = await self._tested_surveys()
+        for tests, sign in ((None, 1), (tested, -1)):
             row = (
                 await self._session.execute(
                     select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
@@ -218,7 +232,8 @@ class StatsRepository:
             Answer.sentiment_corrected,
         )
         counts: dict[tuple[object, ...], int] = {}
-        for tests, sign in ((False, 1), (True, -1)):
+        tested = await self._tested_surveys()
+        for tests, sign in ((None, 1), (tested, -1)):
             statement = (
                 select(*keys, func.count())
                 .where(
@@ -255,7 +270,7 @@ class StatsRepository:
             chips = chips.join(Answer, Answer.id == AnswerReason.answer_id).where(
                 Answer.created_at >= start,
                 Answer.created_at < end,
-                *self._answer_scope(scope, False),
+                *self._answer_scope(scope, None),
             )
         counted = chips.group_by(AnswerReason.reason_id).subquery("chips")
         statement = (
@@ -284,6 +299,7 @@ class StatsRepository:
             func.count().filter(nps, Answer.score >= 9),
             func.count().filter(nps, Answer.score <= 6),
         )
+        tested = await self._tested_surveys()
         rows: list[list[int]] = []
         for start, end in pairwise(edges):
             survey_row = (
@@ -291,7 +307,7 @@ class StatsRepository:
                     select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
                         Survey.sent_at >= start,
                         Survey.sent_at < end,
-                        *self._survey_scope(scope, False),
+                        *self._survey_scope(scope, None),
                     )
                 )
             ).one()
@@ -302,7 +318,7 @@ class StatsRepository:
                         Answer.created_at >= start,
                         Answer.created_at < end,
                         Answer.score.is_not(None),
-                        *self._answer_scope(scope, False),
+                        *self._answer_scope(scope, None),
                     )
                 )
             ).one()
@@ -313,7 +329,7 @@ class StatsRepository:
             return next(i for i in range(len(edges) - 1) if moment < edges[i + 1])
 
         tested_surveys = select(Survey.sent_at, Survey.answered_at).where(
-            Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, True)
+            Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, tested)
         )
         for sent_at, answered_at in await self._session.execute(tested_surveys):
             row = rows[week_of(sent_at)]
@@ -323,7 +339,7 @@ class StatsRepository:
             Answer.created_at >= first,
             Answer.created_at < last,
             Answer.score.is_not(None),
-            *self._answer_scope(scope, True),
+            *self._answer_scope(scope, tested),
         )
         for created_at, scale, score in await self._session.execute(tested_answers):
             row = rows[week_of(created_at)]
