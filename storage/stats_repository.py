@@ -1,6 +1,6 @@
 """The statistics' queries: a few aggregate passes over surveys, answers, reasons and cases.
 
-Written for a million answers in well under a second on SQLite as on PostgreSQL (bench/stats.py):
+Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 
 - **Counts by raw columns, arithmetic in Python.** Answers are counted grouped by (scale, score,
   unsolicited, label, corrected label) — at most a few hundred groups — and CSAT, NPS, averages,
@@ -10,13 +10,17 @@ Written for a million answers in well under a second on SQLite as on PostgreSQL 
 - **Test visits are subtracted, not filtered.** Excluding them row by row (`NOT IN`) costs a
   lookup per answer; instead the same counts are taken once more over test visits only (a tiny
   partial index, `ix_visits_test`) and taken away. Sums and counts subtract exactly.
+- **Reasons** are counted by reason id first and named afterwards: with the (few) reasons joined
+  before the count, SQLite chose to walk the period's answers once per reason.
 - **Weekly trend** is one small range query per week on `ix_answers_trend` / `ix_surveys_stats`.
-- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the middle row(s) are read with
-  ORDER BY … LIMIT OFFSET over the (at most ~100,000) cases of the period, never brought into
-  Python.
+- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the period's spans are fetched as
+  plain numbers (at most ~100,000) and the middle taken in Python.
 
-A `ScopeFilter` narrows everything to some locations (the visit's location) and/or to the cases
-routed to one staff chat; None everywhere means the whole business.
+A `ScopeFilter` narrows everything to some locations and/or to the cases routed to one staff
+chat; None everywhere means the whole business. A location is read from the survey's, the
+answer's or the case's own `location` (the visit's, copied by the database as the row is
+inserted: migration 0006), so a location's figures are index ranges of `ix_surveys_location`,
+`ix_answers_location` and `ix_cases_location`, never a walk through the visits.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from itertools import pairwise
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import (
     Answer,
@@ -110,54 +115,73 @@ class StatsRepository:
         self._session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
         self._tested: list[int] | None = None
+        self._tested_survey_ids: list[int] | None = None
 
     # -- scope -----------------------------------------------------------------------------------
 
     async def locations(self) -> list[str]:
-        """Every location a visit was recorded at, as stored (a handful: one index pass)."""
+        """Every location a visit was recorded at, as stored: a handful, found by jumping from
+        one to the next along `ix_visits_location_occurred_at` (a DISTINCT would read every
+        visit's entry)."""
+        following = aliased(Visit)
+        found = (
+            select(func.min(Visit.location).label("location"))
+            .where(Visit.location.is_not(None))
+            .cte("found", recursive=True)
+        )
+        found = found.union_all(
+            select(
+                select(func.min(following.location))
+                .where(following.location > found.c.location)
+                .scalar_subquery()
+            ).where(found.c.location.is_not(None))
+        )
         rows = await self._session.scalars(
-            select(Visit.location).where(Visit.location.is_not(None)).distinct()
+            select(found.c.location).where(found.c.location.is_not(None))
         )
         return sorted((row for row in rows if row), key=str.casefold)
 
-    def _visits_in(self, scope: ScopeFilter) -> Select[tuple[int]] | None:
-        if scope.locations is None:
-            return None
-        return select(Visit.id).where(Visit.location.in_(scope.locations))
-
-    def _survey_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+    def _survey_scope(
+        self, scope: ScopeFilter, tests: list[int] | None
+    ) -> list[ColumnElement[bool]]:
+        """Surveys in scope; with ``tests`` (the test surveys' ids), only those."""
         where: list[ColumnElement[bool]] = []
-        visits = self._visits_in(scope)
-        if visits is not None:
-            where.append(Survey.visit_id.in_(visits))
-        if tests:
-            where.append(Survey.visit_id.in_(_test_visits()))
+        if scope.locations is not None:
+            where.append(Survey.location.in_(scope.locations))
+        if tests is not None:
+            where.append(Survey.id.in_(tests))
         return where
 
-    def _answer_scope(self, scope: ScopeFilter, tests: bool) -> list[ColumnElement[bool]]:
+    def _answer_scope(
+        self, scope: ScopeFilter, tests: list[int] | None
+    ) -> list[ColumnElement[bool]]:
+        """Answers in scope; with ``tests`` (the test surveys' ids), only theirs."""
         where: list[ColumnElement[bool]] = []
-        visits = self._visits_in(scope)
-        if visits is not None:
-            at_locations = Answer.survey_id.in_(
-                select(Survey.id).where(Survey.visit_id.in_(visits))
-            )
+        if scope.locations is not None:
+            at_locations = Answer.location.in_(scope.locations)
             if scope.staff_chat_id is not None:
                 routed = select(Case.answer_id).where(Case.staff_chat_id == scope.staff_chat_id)
                 where.append(or_(at_locations, Answer.id.in_(routed)))
             else:
                 where.append(at_locations)
-        if tests:
-            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
-            where.append(Answer.survey_id.in_(tested))
+        if tests is not None:
+            where.append(Answer.survey_id.in_(tests))
         return where
 
+    async def _tested_surveys(self) -> list[int]:
+        """The ids of test visits' surveys: a handful, read once through `ix_visits_test` and
+        then used as a list, so that each is one lookup by key (given as a subquery, the
+        planner guessed thousands of test visits and read every survey of the range)."""
+        if self._tested_survey_ids is None:
+            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
+            self._tested_survey_ids = list(await self._session.scalars(tested))
+        return self._tested_survey_ids
+
     async def _tested_answers(self) -> list[int]:
-        """The ids of test visits' answers: a handful, read once through `ix_visits_test` and
-        then compared as a list (SQLite runs a nested NOT IN subquery far slower)."""
+        """The ids of test visits' answers, as a list (SQLite runs a nested NOT IN subquery
+        far slower)."""
         if self._tested is None:
-            tested = select(Answer.id).where(
-                Answer.survey_id.in_(select(Survey.id).where(Survey.visit_id.in_(_test_visits())))
-            )
+            tested = select(Answer.id).where(Answer.survey_id.in_(await self._tested_surveys()))
             self._tested = list(await self._session.scalars(tested))
         return self._tested
 
@@ -168,13 +192,8 @@ class StatsRepository:
         where: list[ColumnElement[bool]] = [
             or_(Case.answer_id.is_(None), Case.answer_id.not_in(tested))
         ]
-        visits = self._visits_in(scope)
-        if visits is not None:
-            at_locations = Case.answer_id.in_(
-                select(Answer.id).where(
-                    Answer.survey_id.in_(select(Survey.id).where(Survey.visit_id.in_(visits)))
-                )
-            )
+        if scope.locations is not None:
+            at_locations = Case.location.in_(scope.locations)
             if scope.staff_chat_id is not None:
                 where.append(or_(at_locations, Case.staff_chat_id == scope.staff_chat_id))
             else:
@@ -186,7 +205,8 @@ class StatsRepository:
     async def surveys(self, start: datetime, end: datetime, scope: ScopeFilter) -> tuple[int, int]:
         """(sent, answered since) of the surveys sent in [start, end), test visits left out."""
         totals = [0, 0]
-        for tests, sign in ((False, 1), (True, -1)):
+        tested = await self._tested_surveys()
+        for tests, sign in ((None, 1), (tested, -1)):
             row = (
                 await self._session.execute(
                     select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
@@ -212,7 +232,8 @@ class StatsRepository:
             Answer.sentiment_corrected,
         )
         counts: dict[tuple[object, ...], int] = {}
-        for tests, sign in ((False, 1), (True, -1)):
+        tested = await self._tested_surveys()
+        for tests, sign in ((None, 1), (tested, -1)):
             statement = (
                 select(*keys, func.count())
                 .where(
@@ -236,24 +257,26 @@ class StatsRepository:
     async def reasons(
         self, start: datetime, end: datetime, scope: ScopeFilter, limit: int
     ) -> list[tuple[str, int]]:
-        """The most tapped reasons of answers given in [start, end): (label, count), most first."""
-        where = [AnswerReason.answer_id.not_in(await self._tested_answers())]
-        count = func.count().label("n")
-        statement = (
-            select(Reason.label, count)
-            .select_from(AnswerReason)
-            .join(Reason, Reason.id == AnswerReason.reason_id)
+        """The most tapped reasons of answers given in [start, end): (label, count), most first.
+
+        The chips are counted by reason first and named after: joined to the (few) reasons
+        before counting, a planner may walk the answers once per reason."""
+        chips = select(AnswerReason.reason_id, func.count().label("n")).where(
+            AnswerReason.answer_id.not_in(await self._tested_answers())
         )
         if not scope.everything or not await self._covers_every_answer(start, end):
             # Each answer of the period is looked up; a period holding every answer (`all`)
             # counts the chips alone, with no date to check.
-            where += [Answer.created_at >= start, Answer.created_at < end]
-            where += self._answer_scope(scope, False)
-            statement = statement.join(Answer, Answer.id == AnswerReason.answer_id)
+            chips = chips.join(Answer, Answer.id == AnswerReason.answer_id).where(
+                Answer.created_at >= start,
+                Answer.created_at < end,
+                *self._answer_scope(scope, None),
+            )
+        counted = chips.group_by(AnswerReason.reason_id).subquery("chips")
         statement = (
-            statement.where(*where)
-            .group_by(Reason.id, Reason.label)
-            .order_by(count.desc(), Reason.label)
+            select(Reason.label, counted.c.n)
+            .join(counted, counted.c.reason_id == Reason.id)
+            .order_by(counted.c.n.desc(), Reason.label)
             .limit(limit)
         )
         return [(label, int(n)) for label, n in await self._session.execute(statement)]
@@ -276,6 +299,7 @@ class StatsRepository:
             func.count().filter(nps, Answer.score >= 9),
             func.count().filter(nps, Answer.score <= 6),
         )
+        tested = await self._tested_surveys()
         rows: list[list[int]] = []
         for start, end in pairwise(edges):
             survey_row = (
@@ -283,7 +307,7 @@ class StatsRepository:
                     select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
                         Survey.sent_at >= start,
                         Survey.sent_at < end,
-                        *self._survey_scope(scope, False),
+                        *self._survey_scope(scope, None),
                     )
                 )
             ).one()
@@ -294,7 +318,7 @@ class StatsRepository:
                         Answer.created_at >= start,
                         Answer.created_at < end,
                         Answer.score.is_not(None),
-                        *self._answer_scope(scope, False),
+                        *self._answer_scope(scope, None),
                     )
                 )
             ).one()
@@ -305,7 +329,7 @@ class StatsRepository:
             return next(i for i in range(len(edges) - 1) if moment < edges[i + 1])
 
         tested_surveys = select(Survey.sent_at, Survey.answered_at).where(
-            Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, True)
+            Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, tested)
         )
         for sent_at, answered_at in await self._session.execute(tested_surveys):
             row = rows[week_of(sent_at)]
@@ -315,7 +339,7 @@ class StatsRepository:
             Answer.created_at >= first,
             Answer.created_at < last,
             Answer.score.is_not(None),
-            *self._answer_scope(scope, True),
+            *self._answer_scope(scope, tested),
         )
         for created_at, scale, score in await self._session.execute(tested_answers):
             row = rows[week_of(created_at)]
@@ -334,14 +358,13 @@ class StatsRepository:
         self, start: datetime, end: datetime, now: datetime, scope: ScopeFilter
     ) -> CaseCounts:
         where = await self._case_scope(scope)
-        in_period = and_(Case.created_at >= start, Case.created_at < end)
         row = (
             await self._session.execute(
                 select(
-                    func.count().filter(in_period),
-                    func.count().filter(in_period, Case.recovered.is_not(None)),
-                    func.count().filter(in_period, Case.recovered.is_(True)),
-                ).where(*where)
+                    func.count(),
+                    func.count(Case.recovered),
+                    func.count().filter(Case.recovered.is_(True)),
+                ).where(Case.created_at >= start, Case.created_at < end, *where)
             )
         ).one()
         overdue = or_(

@@ -119,3 +119,100 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     newest = max(path.name for path in (migrate.MIGRATIONS_DIR / "versions").glob("0*.py"))
     assert migrate.head() == newest.split("_", 1)[0]
+
+
+_ROWS_BEFORE_0006 = (
+    "INSERT INTO customers (id, created_at) VALUES (1, '2026-03-01 10:00:00')",
+    "INSERT INTO staff_chats (id, chat_id, is_forum, active, created_at)"
+    " VALUES (1, -100, false, true, '2026-03-01 10:00:00')",
+    "INSERT INTO visits (id, external_id, customer_id, location, occurred_at, source, created_at)"
+    " VALUES (1, 'V-1', 1, 'Airport', '2026-03-01 10:00:00', 'api', '2026-03-01 10:00:00'),"
+    " (2, 'V-2', 1, NULL, '2026-03-01 10:00:00', 'api', '2026-03-01 10:00:00')",
+    "INSERT INTO surveys (id, visit_id, customer_id, state, scale, due_at, sent_at, answered_at,"
+    " created_at) VALUES (1, 1, 1, 'answered', 'csat', '2026-03-01 11:00:00',"
+    " '2026-03-01 11:00:00', '2026-03-01 11:05:00', '2026-03-01 10:00:00'),"
+    " (2, 2, 1, 'sent', 'csat', '2026-03-01 11:00:00', '2026-03-01 11:00:00', NULL,"
+    " '2026-03-01 10:00:00')",
+    "INSERT INTO answers (id, survey_id, customer_id, unsolicited, scale, score, created_at)"
+    " VALUES (1, 1, 1, false, 'csat', 2, '2026-03-01 11:05:00'),"
+    " (2, NULL, 1, true, NULL, NULL, '2026-03-01 12:00:00')",
+    "INSERT INTO cases (id, answer_id, state, severity, trigger, staff_chat_id, reopened_count,"
+    " created_at) VALUES (1, 1, 'open', 'medium', 'low_score', 1, 0, '2026-03-01 11:05:00'),"
+    " (2, 2, 'open', 'medium', 'unsolicited', 1, 0, '2026-03-01 12:00:00')",
+)
+
+
+async def _locations(url: str) -> dict[str, list[tuple[int, str | None]]]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return {
+                table: [
+                    (int(row[0]), row[1])
+                    for row in await connection.exec_driver_sql(
+                        f"SELECT id, location FROM {table} ORDER BY id"
+                    )
+                ]
+                for table in ("surveys", "answers", "cases")
+            }
+    finally:
+        await engine.dispose()
+
+
+async def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_copies_the_visits_locations_into_existing_and_new_rows(
+    empty_database_url: str,
+) -> None:
+    """Migration 0006 on a database with data: the surveys, answers and cases already there get
+    their visit's location; rows inserted later get it from the database itself, whoever
+    inserts them; a visit's location put right reaches its copies; and it can be undone."""
+    url = empty_database_url
+    await migrate.upgrade_async(url, "0005")
+    await _execute(url, *_ROWS_BEFORE_0006)
+
+    await migrate.upgrade_async(url)
+
+    assert await _locations(url) == {
+        "surveys": [(1, "Airport"), (2, None)],
+        "answers": [(1, "Airport"), (2, None)],  # volunteered feedback has no place
+        "cases": [(1, "Airport"), (2, None)],
+    }
+    await _execute(
+        url,
+        "INSERT INTO visits (id, external_id, customer_id, location, occurred_at, source,"
+        " created_at) VALUES (3, 'V-3', 1, 'Harbour', '2026-03-02 10:00:00', 'api',"
+        " '2026-03-02 10:00:00')",
+        # A writer that names a location of its own is overruled: the visit's is the truth.
+        "INSERT INTO surveys (id, visit_id, customer_id, state, scale, due_at, location,"
+        " created_at) VALUES (3, 3, 1, 'scheduled', 'nps', '2026-03-02 11:00:00', 'Elsewhere',"
+        " '2026-03-02 10:00:00')",
+        "INSERT INTO answers (id, survey_id, customer_id, unsolicited, scale, score, created_at)"
+        " VALUES (3, 3, 1, false, 'nps', 3, '2026-03-02 11:05:00')",
+        "INSERT INTO cases (id, answer_id, state, severity, trigger, reopened_count, created_at)"
+        " VALUES (3, 3, 'open', 'medium', 'low_score', 0, '2026-03-02 11:05:00')",
+    )
+    assert await _locations(url) == {
+        "surveys": [(1, "Airport"), (2, None), (3, "Harbour")],
+        "answers": [(1, "Airport"), (2, None), (3, "Harbour")],
+        "cases": [(1, "Airport"), (2, None), (3, "Harbour")],
+    }
+    await _execute(url, "UPDATE visits SET location = 'Old Town' WHERE id = 3")
+    assert await _locations(url) == {
+        "surveys": [(1, "Airport"), (2, None), (3, "Old Town")],
+        "answers": [(1, "Airport"), (2, None), (3, "Old Town")],
+        "cases": [(1, "Airport"), (2, None), (3, "Old Town")],
+    }
+
+    await migrate.downgrade_async(url, "0005")
+    await migrate.upgrade_async(url)
+    assert await _schema_diff(url) == []
+    assert (await _locations(url))["cases"] == [(1, "Airport"), (2, None), (3, "Old Town")]
