@@ -309,9 +309,7 @@ class TrainingService:
             return False
         try:
             async with self._sessions() as session:
-                version, count = await ModelRepository(session).label_progress(
-                    ModelKind.SENTIMENT
-                )
+                version, count = await ModelRepository(session).label_progress(ModelKind.SENTIMENT)
             if count < self.retrain_every:
                 return False
             # One key per last run and per RETRAIN_EVERY labels: every worker that sees the

@@ -175,10 +175,7 @@ def connect(
     """Like `aiosqlite.connect`: a connection to open with ``await``."""
 
     def connector() -> sqlite3.Connection:
-        if isinstance(database, bytes):
-            location = database.decode("utf-8")
-        else:
-            location = str(database)
+        location = database.decode("utf-8") if isinstance(database, bytes) else str(database)
         return sqlite3.connect(location, **kwargs)
 
     connection = Connection(connector, iter_chunk_size)
