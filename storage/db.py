@@ -216,6 +216,9 @@ def _remove_sqlite_files(url: URL) -> None:
 
 def insert_for(session: AsyncSession) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
     """The dialect's INSERT, which has ON CONFLICT (both backends support it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    return insert_for_dialect(session.get_bind().dialect.name)
+
+
+def insert_for_dialect(name: str) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
+    """`insert_for` by dialect name ("sqlite", "postgresql")."""
+    return postgresql.insert if name == "postgresql" else sqlite.insert
