@@ -317,10 +317,15 @@ class TrainingService:
             # labels) is tried again after the next RETRAIN_EVERY.
             key = f"retrain:labels:{version}:{count // self.retrain_every}"
             if key != self._queued:  # queued from here already: the queue would keep one
-                await self._jobs.schedule(
-                    RETRAIN, self._clock.now(), {"labels": count}, dedupe_key=key
-                )
+                # Marked before the await: comments handled meanwhile need not queue it too.
                 self._queued = key
+                try:
+                    await self._jobs.schedule(
+                        RETRAIN, self._clock.now(), {"labels": count}, dedupe_key=key
+                    )
+                except BaseException:
+                    self._queued = None
+                    raise
         except Exception:  # a trigger must never cost the customer their answer
             log.warning("Could not check whether to retrain", exc_info=True)
             return False
