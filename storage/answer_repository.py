@@ -50,6 +50,16 @@ class AnswerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _dml(self, statement: Any, parameters: dict[str, Any]) -> Result[Any]:
+        """A prebuilt INSERT or UPDATE below the statements at the end of this module, run on
+        the session's connection: past the ORM's bulk-statement machinery, which they do not
+        use (they synchronize no loaded objects), at a fraction of its CPU."""
+        session = self._session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()  # what Session.execute would have done first
+        connection = await self._session.connection()
+        return await connection.execute(statement, parameters)
+
     # -- answering a survey ----------------------------------------------------------------
 
     async def answer_survey(
@@ -65,10 +75,10 @@ class AnswerRepository:
     ) -> int | None:
         """sent → answered, and the answer recorded, in one go; the answer's id, or None when
         the survey was not waiting for an answer (answered already, closed, never sent)."""
-        moved = await self._session.execute(_ANSWERED, {"survey_id": survey_id, "now": now})
+        moved = await self._dml(_ANSWERED, {"survey_id": survey_id, "now": now})
         if not _changed(moved):
             return None
-        return await self._session.scalar(
+        inserted = await self._dml(
             _answer_insert(self._session.get_bind().dialect.name),
             {
                 "v_survey_id": survey_id,
@@ -80,6 +90,7 @@ class AnswerRepository:
                 "now": now,
             },
         )
+        return inserted.scalar()
 
     async def add_unsolicited(self, customer_id: int, *, now: datetime, **values: object) -> int:
         """Feedback with no survey, finished at once; ``values``: comment, media, sentiment."""
@@ -167,7 +178,7 @@ class AnswerRepository:
         if to_stage is AnswerStage.DONE:
             values.setdefault("completed_at", now)
             values.setdefault("prompt_message_id", None)
-        result = await self._session.execute(
+        result = await self._dml(
             _answer_update(tuple(sorted(values)), moving=True),
             {
                 "answer_id": answer_id,
@@ -180,7 +191,7 @@ class AnswerRepository:
         return _changed(result)
 
     async def update(self, answer_id: int, *, now: datetime, **values: object) -> None:
-        await self._session.execute(
+        await self._dml(
             _answer_update(tuple(sorted(values)), moving=False),
             {
                 "answer_id": answer_id,
@@ -206,7 +217,7 @@ class AnswerRepository:
 
     async def set_prompt(self, answer_id: int, *, stage: AnswerStage, message_id: int) -> None:
         """The bot message holding the buttons of the answer's current step (if still there)."""
-        await self._session.execute(
+        await self._dml(
             _SET_PROMPT, {"answer_id": answer_id, "at_stage": stage, "v_message_id": message_id}
         )
 
