@@ -269,6 +269,8 @@ class Application:
             self.session_factory, self.links, self.visits, self.jobs, self.policy, self.clock
         )
         self.dispatcher = Dispatcher(
+            # No handler keeps FSM state: its middleware would only cost every update a lookup.
+            disable_fsm=True,
             settings=settings,
             clock=self.clock,
             words=self.words,

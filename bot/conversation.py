@@ -292,7 +292,10 @@ class ConversationService:
                     session, answer_id, customer.id, CaseTrigger.LOW_SCORE, score, survey.scale
                 )
                 deadline = mark.first_response_due_at
-            chips = await self._chips(session, answer_id) if band is ScoreBand.LOW else ()
+            # A new answer has no chips chosen yet: only the offered ones to read.
+            chips = (
+                await self._chips(session, answer_id, fresh=True) if band is ScoreBand.LOW else ()
+            )
         return Turn(
             Result.OK,
             answer_id=answer_id,
@@ -672,8 +675,13 @@ class ConversationService:
             return Turn(Result.NOT_USABLE)
         return found
 
-    async def _chips(self, session: AsyncSession, answer_id: int) -> tuple[Chip, ...]:
-        chosen: list[Reason] = await AnswerRepository(session).chosen_reasons(answer_id)
+    async def _chips(
+        self, session: AsyncSession, answer_id: int, *, fresh: bool = False
+    ) -> tuple[Chip, ...]:
+        """The chips to show; ``fresh``: the answer was just made, none is chosen."""
+        chosen: list[Reason] = (
+            [] if fresh else await AnswerRepository(session).chosen_reasons(answer_id)
+        )
         offered: list[Reason] = await ReasonRepository(session).offered()
         chosen_ids = {reason.id for reason in chosen}
         # A chosen reason hidden meanwhile still shows, so the customer sees their choice.

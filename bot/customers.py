@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -21,6 +21,12 @@ class Arrival:
     customer_id: int
     name: str | None  # the first name, when known
     is_new: bool
+
+
+# Built once: the locale middleware asks it of everyone's first update in a process.
+_LANGUAGE_OF = select(Customer.language).where(
+    Customer.telegram_user_id == bindparam("telegram_user_id")
+)
 
 
 class CustomerService:
@@ -59,9 +65,7 @@ class CustomerService:
     async def language_of(self, telegram_user_id: int) -> str | None:
         """The language the customer chose (or their Telegram app's, kept when they came)."""
         async with self._sessions() as session:
-            return await session.scalar(
-                select(Customer.language).where(Customer.telegram_user_id == telegram_user_id)
-            )
+            return await session.scalar(_LANGUAGE_OF, {"telegram_user_id": telegram_user_id})
 
     async def started_among(self, telegram_user_ids: Iterable[int]) -> set[int]:
         """Those of these people who have pressed Start (Telegram lets the bot reach only them)."""

@@ -34,6 +34,7 @@ class FloodGuard(BaseMiddleware):
         self._monotonic = monotonic
         self._recent: dict[int, deque[float]] = {}
         self._noticed: dict[int, float] = {}
+        self._swept = float("-inf")
 
     async def __call__(
         self,
@@ -62,8 +63,11 @@ class FloodGuard(BaseMiddleware):
 
     def _forget_quiet(self, now: float) -> None:
         # Drop people quiet for a whole window, so the tables do not grow with every customer.
-        if len(self._recent) < 1024:
+        # At most once a window: with many people writing, a sweep after every message would
+        # cost a pass over all of them each time.
+        if len(self._recent) < 1024 or now - self._swept < self.window:
             return
+        self._swept = now
         for user_id in [u for u, times in self._recent.items() if times[-1] <= now - self.window]:
             del self._recent[user_id]
             self._noticed.pop(user_id, None)

@@ -273,6 +273,8 @@ class TrainingService:
         self.retrain_every = retrain_every
         self._seed = seed
         self._training = asyncio.Lock()
+        # The last RETRAIN_EVERY training this process queued (its dedupe key).
+        self._queued: str | None = None
         # Active runs this process could not read: tried once, not again every refresh.
         self._unreadable: set[int] = set()
 
@@ -307,22 +309,23 @@ class TrainingService:
             return False
         try:
             async with self._sessions() as session:
-                models = ModelRepository(session)
-                latest = await models.latest_run(ModelKind.SENTIMENT)
-                since = latest.labels_until if latest is not None else None
-                count = await models.labels_since(since)
+                version, count = await ModelRepository(session).label_progress(ModelKind.SENTIMENT)
             if count < self.retrain_every:
                 return False
             # One key per last run and per RETRAIN_EVERY labels: every worker that sees the
             # count cross the line queues the same job, and a run that stored nothing (too few
             # labels) is tried again after the next RETRAIN_EVERY.
-            version = latest.version if latest is not None else 0
-            await self._jobs.schedule(
-                RETRAIN,
-                self._clock.now(),
-                {"labels": count},
-                dedupe_key=f"retrain:labels:{version}:{count // self.retrain_every}",
-            )
+            key = f"retrain:labels:{version}:{count // self.retrain_every}"
+            if key != self._queued:  # queued from here already: the queue would keep one
+                # Marked before the await: comments handled meanwhile need not queue it too.
+                self._queued = key
+                try:
+                    await self._jobs.schedule(
+                        RETRAIN, self._clock.now(), {"labels": count}, dedupe_key=key
+                    )
+                except BaseException:
+                    self._queued = None
+                    raise
         except Exception:  # a trigger must never cost the customer their answer
             log.warning("Could not check whether to retrain", exc_info=True)
             return False

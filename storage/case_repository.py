@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_for
@@ -88,6 +88,15 @@ class CaseMark:
     first_response_due_at: datetime | None
 
 
+# Built once (every comment runs it): building a statement and its cache key costs more CPU
+# than running it.
+_FOR_ANSWER = (
+    select(Case)
+    .where(Case.answer_id == bindparam("answer_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 class CaseRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -153,11 +162,7 @@ class CaseRepository:
         )
 
     async def for_answer(self, answer_id: int) -> Case | None:
-        return await self._session.scalar(
-            select(Case)
-            .where(Case.answer_id == answer_id)
-            .execution_options(populate_existing=True)
-        )
+        return await self._session.scalar(_FOR_ANSWER, {"answer_id": answer_id})
 
     async def _execute_where(
         self, answer_id: int, *conditions: object, now: datetime, **values: object

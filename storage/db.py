@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from storage import sqlite_driver
+
 #: How long a SQLite writer waits for the lock before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -113,6 +115,9 @@ def _create_sqlite_engine(url: URL, **kwargs: Any) -> AsyncEngine:
     connect_args = dict(kwargs.pop("connect_args", {}))
     # sqlite3's own busy handler; the PRAGMA below sets the same, for clarity in the database.
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+    # aiosqlite with one round trip to its thread per statement (storage.sqlite_driver); the
+    # dialect calls it with the arguments it would give aiosqlite.connect.
+    connect_args.setdefault("async_creator_fn", sqlite_driver.connect)
     engine = _create_async_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -211,6 +216,9 @@ def _remove_sqlite_files(url: URL) -> None:
 
 def insert_for(session: AsyncSession) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
     """The dialect's INSERT, which has ON CONFLICT (both backends support it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    return insert_for_dialect(session.get_bind().dialect.name)
+
+
+def insert_for_dialect(name: str) -> Callable[[Any], sqlite.Insert | postgresql.Insert]:
+    """`insert_for` by dialect name ("sqlite", "postgresql")."""
+    return postgresql.insert if name == "postgresql" else sqlite.insert

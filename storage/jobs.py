@@ -144,6 +144,21 @@ class JobQueue:
     ) -> int:
         """Add a job and return its id. If a job with this `dedupe_key` exists (in any state),
         nothing is added and that job's id is returned."""
+        job_id, _ = await self._schedule(
+            kind, due_at, payload, dedupe_key=dedupe_key, session=session
+        )
+        return job_id
+
+    async def _schedule(
+        self,
+        kind: str,
+        due_at: datetime,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None,
+        session: AsyncSession | None,
+    ) -> tuple[int, bool]:
+        """`schedule`, also telling whether the job is new (False: it existed)."""
         _aware(due_at, "due_at")
         now = self._clock.now()
         statement = (
@@ -166,16 +181,16 @@ class JobQueue:
             # abort the caller's whole transaction.
             statement = statement.on_conflict_do_nothing(index_elements=[Job.dedupe_key])
 
-        async def insert(connection: AsyncConnection | AsyncSession) -> int:
+        async def insert(connection: AsyncConnection | AsyncSession) -> tuple[int, bool]:
             while True:
                 job_id = (await connection.execute(statement)).scalar_one_or_none()
                 if job_id is not None:
-                    return int(job_id)
+                    return int(job_id), True
                 existing = (
                     await connection.execute(select(Job.id).where(Job.dedupe_key == dedupe_key))
                 ).scalar_one_or_none()
                 if existing is not None:
-                    return int(existing)
+                    return int(existing), False
                 # The conflicting job was cancelled or purged meanwhile: insert after all.
 
         if session is not None:
@@ -199,7 +214,11 @@ class JobQueue:
         to press Start: the key stays taken once used, so the job is revived rather than
         duplicated."""
         _aware(at, "at")
-        job_id = await self.schedule(kind, at, payload, dedupe_key=dedupe_key, session=session)
+        job_id, new = await self._schedule(
+            kind, at, payload, dedupe_key=dedupe_key, session=session
+        )
+        if new:  # just added as asked: nothing to revive or bring forward
+            return job_id
         now = self._clock.now()
         await session.execute(
             update(Job)

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
@@ -161,6 +161,12 @@ class ModelRepository:
             await self._session.scalar(corrections.select_from(AuditEntry)) or 0
         )
 
+    async def label_progress(self, kind: ModelKind) -> tuple[int, int]:
+        """(the kind's newest run's version, 0 if none; `labels_since` its `labels_until`), in
+        one statement: the RETRAIN_EVERY trigger asks this after every label."""
+        row = (await self._session.execute(_LABEL_PROGRESS, {"kind": kind})).one()
+        return int(row[0]), int(row[1])
+
     # -- runs ----------------------------------------------------------------------------------
 
     async def add_run(
@@ -252,3 +258,43 @@ class ModelRepository:
 
 def _without_payload() -> Any:
     return defer(TrainedModel.payload, raiseload=True)
+
+
+def _label_progress() -> Any:
+    """`ModelRepository.label_progress`'s statement, built once (building and keying a statement
+    costs more CPU than running it). The same counts as `labels_since`, whose ``since`` (the
+    newest run's `labels_until`) is a subquery here; none counts every label."""
+    newest = (
+        select(TrainedModel.version, TrainedModel.labels_until)
+        .where(TrainedModel.kind == bindparam("kind"))
+        .order_by(TrainedModel.version.desc())
+        .limit(1)
+        .subquery()
+    )
+    since = func.coalesce(
+        select(newest.c.labels_until).scalar_subquery(),
+        literal(datetime(1, 1, 1, tzinfo=UTC), type_=TrainedModel.labels_until.type),
+    )
+    comments = (
+        select(func.count())
+        .select_from(Answer)
+        .where(
+            Answer.comment.is_not(None),
+            Answer.comment != "",
+            Answer.score.is_not(None),
+            Answer.created_at > since,
+        )
+        .scalar_subquery()
+    )
+    corrections = (
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == CORRECTION_ACTION, AuditEntry.at > since)
+        .scalar_subquery()
+    )
+    return select(
+        func.coalesce(select(newest.c.version).scalar_subquery(), 0), comments + corrections
+    )
+
+
+_LABEL_PROGRESS = _label_progress()
