@@ -64,7 +64,9 @@ def is_disconnect(error: BaseException) -> bool:
         # server cannot be reached at all).
         if isinstance(current, (ConnectionError, *_ASYNCPG_GONE)):
             return True
-        current = current.__cause__ or current.__context__
+        # SQLAlchemy keeps the driver's exception in `orig`, not always as the cause.
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = current.__cause__ or current.__context__ or orig
     return False
 
 
