@@ -6,7 +6,8 @@ answer them — tap a score, then write a comment — while the server is stoppe
 session is cut, as an operator's restart or a failover does) and started again a few seconds
 later. Taps and comments also arrive while it is down. Every survey must still be sent once,
 every customer answered in full, every answer recorded once, and the process must never have
-dropped an update on the floor.
+dropped an update on the floor. A second test restarts the server under an in-process bot and
+checks that a setting changed by another worker still arrives (the 30 s refresh loop lives on).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.pool import NullPool
 
+import bot.app
 from bot import texts
+from bot.app import Application
 from bot.clock import SystemClock
 from bot.emulator import BotAccount, Emulator, SimUser
+from bot.live_settings import LiveSettings
 from bot.policy import SurveyPolicy
 from bot.values import QuietHours
 from bot.visits import CustomerIn, VisitIn, VisitService
@@ -32,6 +36,7 @@ from storage.db import create_engine, create_session_factory
 from storage.jobs import JobQueue
 from storage.models import Answer, AnswerStage, Customer, Survey, SurveyState, VisitSource
 from storage.repositories import CustomerRepository, TelegramProfile
+from tests.e2e.conftest import e2e_settings, running
 from tests.e2e.pgcluster import PostgresCluster, postgres_binaries
 from tests.e2e.test_process import HEARBACK, environment, free_port
 
@@ -234,3 +239,30 @@ async def check_database(url: str) -> None:
     assert all(
         (row.score, row.comment, row.stage) == (5, COMMENT, AnswerStage.DONE) for row in rows
     )
+
+
+async def test_the_settings_refresh_lives_through_a_restart(
+    cluster: PostgresCluster,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    telegram_bot: BotAccount,
+) -> None:
+    """Another worker's change reaches this one after the server came back: the refresh loop
+    did not die with the connections it had."""
+    await asyncio.to_thread(migrate.upgrade, cluster.url)
+    monkeypatch.setattr(bot.app, "SETTINGS_REFRESH", 0.3)
+    settings = e2e_settings(cluster.url)
+    app = Application(settings, token=telegram_bot.token, api_url=emulator.url)
+    engine = create_engine(cluster.url, poolclass=NullPool)
+    try:
+        async with running(app):
+            await asyncio.sleep(0.5)  # a refresh or two on the first connections
+            await asyncio.to_thread(cluster.stop, "fast")
+            await asyncio.sleep(1.0)  # refreshes fail meanwhile
+            await asyncio.to_thread(cluster.start)
+            elsewhere = LiveSettings(create_session_factory(engine), SystemClock(), settings)
+            await elsewhere.load()
+            await elsewhere.set("business_name", "Noodle Bar", by=1, by_name="Another worker")
+            await emulator.wait_for(lambda: app.words.business == "Noodle Bar", timeout=15)
+    finally:
+        await engine.dispose()
