@@ -43,6 +43,7 @@ from bot.metrics import Metrics
 from bot.policy import SurveyPolicy
 from bot.privacy import PrivacyService
 from bot.ratelimit import RateLimiter
+from bot.reconnect import DatabaseReconnect
 from bot.replies import Replies
 from bot.roles import Roles
 from bot.scheduler import Scheduler, SchedulerConfig
@@ -297,6 +298,8 @@ class Application:
         self.once = OncePerUpdate(seen_updates or seen_updates_from_settings(settings, token))
         self.dispatcher.update.outer_middleware(self.once)
         self.dispatcher.update.outer_middleware(OnePerChat())
+        # An update whose handler lost the database is handled again once it is back.
+        self.dispatcher.update.outer_middleware(DatabaseReconnect())
         # After OnePerChat: the customer's language is read in turn with their other updates.
         self.locales = LocaleMiddleware(
             catalogues(), self.customers.language_of, default=settings.default_language

@@ -496,8 +496,8 @@ class CaseService:
 
     async def full_text(self, file: CaseFile) -> None:
         comment = (file.answer.comment if file.answer else None) or ""
-        for start in range(0, len(comment), 4000):
-            await self._to_thread(file, comment[start : start + 4000])
+        for piece in _pieces(comment, MAX_TEXT):
+            await self._to_thread(file, piece)
 
     # -- messages between the thread and the customer ------------------------------------------
 
@@ -610,8 +610,17 @@ class CaseService:
         if file is None or file.staff_chat is None:
             return False
         name = (file.customer.first_name if file.customer else None) or "Customer"
+        caption = f"{name}: {message.caption}" if message.caption else name
+        # A customer's message may fill Telegram's limit by itself; with their name in front it
+        # would be refused, and the words lost to the staff. What does not fit follows.
+        overflow = ""
+        if _telegram_length(caption) > MAX_CAPTION:
+            caption, overflow = name, f"{name}: {message.caption}"
         if message.text:
-            sent = await self._to_thread(file, f"{name}: {message.text}")
+            sent = None
+            for piece in _pieces(f"{name}: {message.text}", MAX_TEXT):
+                posted = await self._to_thread(file, piece)
+                sent = sent or posted
         else:
             sent = await self._bot.copy_message(
                 file.staff_chat.chat_id,
@@ -619,8 +628,10 @@ class CaseService:
                 message.message_id,
                 message_thread_id=file.case.thread_id,
                 reply_parameters=self._reply_to_card(file),
-                caption=f"{name}: {message.caption}" if message.caption else name,
+                caption=caption,
             )
+            for piece in _pieces(overflow, MAX_TEXT):
+                await self._to_thread(file, piece)
         async with self._sessions.begin() as session:
             await CaseRepository(session).add_message(
                 file.case.id,
@@ -907,3 +918,27 @@ def _media_kind(message: Message) -> str | None:
         if getattr(message, kind, None):
             return kind
     return None
+
+
+# Telegram's limits, in UTF-16 code units as it counts them (an emoji is often two).
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+
+
+def _telegram_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """``text`` cut into pieces Telegram takes (none for no text)."""
+    pieces: list[str] = []
+    start, size = 0, 0
+    for index, character in enumerate(text):
+        width = 2 if ord(character) > 0xFFFF else 1
+        if size + width > limit:
+            pieces.append(text[start:index])
+            start, size = index, 0
+        size += width
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces

@@ -65,6 +65,7 @@ from bot.policy import (
     skip_reason,
 )
 from bot.ratelimit import broadcast
+from bot.reconnect import retry_while_disconnected
 from bot.scheduler import Scheduler, run_to_completion
 from bot.texts import Texts
 from bot.visits import EXPIRE_SURVEY, SEND_SURVEY
@@ -313,7 +314,12 @@ class SurveyService:
             return await self._close(survey, SurveyState.FAILED, reason, now)
         # Anything else (5xx or timeouts past the limiter's tries, the database) propagates:
         # the scheduler retries the job later, and fails the survey via send_gave_up at last.
-        await run_to_completion(self._record_sent(survey, customer, sent, zone))
+        # Waits out a database restart: failing here would send the survey again.
+        await run_to_completion(
+            retry_while_disconnected(
+                lambda: self._record_sent(survey, customer, sent, zone), what="recording a survey"
+            )
+        )
         return Outcome.SENT
 
     async def remind(self, survey_id: int) -> Outcome:

@@ -83,9 +83,35 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(parsed, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
-    return _create_async_engine(parsed, **kwargs)
+        engine = _create_sqlite_engine(parsed, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = _create_async_engine(parsed, **kwargs)
+    event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+def _without_nul(
+    _connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool
+) -> tuple[str, Any]:
+    """PostgreSQL refuses the NUL character in text ("invalid byte sequence"), which anyone can
+    type into a Telegram message; SQLite keeps it. Dropping it here keeps every backend storing
+    the same words, and a customer's message is never lost to one invisible character."""
+    if many:
+        return statement, [_strip_nul(row) for row in parameters]
+    return statement, _strip_nul(parameters)
+
+
+def _strip_nul(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {k: _one_without_nul(v) for k, v in parameters.items()}
+    if isinstance(parameters, list | tuple):
+        return type(parameters)(_one_without_nul(v) for v in parameters)
+    return parameters
+
+
+def _one_without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 def serving_options(url: str | URL) -> dict[str, Any]:
