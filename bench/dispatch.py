@@ -43,18 +43,14 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.clock import SystemClock
 from bot.emulator import Emulator, Limits
-from bot.policy import SurveyPolicy
 from bot.ratelimit import SendLimits
-from bot.values import QuietHours
-from bot.visits import CustomerIn, VisitIn, VisitService
+from bot.simulation import surveys_due_before_start
 from storage import migrate
 from storage.db import (
     backend_name,
@@ -63,16 +59,13 @@ from storage.db import (
     create_session_factory,
     drop_database,
 )
-from storage.jobs import JobQueue
-from storage.models import Survey, SurveyState, VisitSource
-from storage.repositories import CustomerRepository, TelegramProfile
+from storage.models import Survey, SurveyState
 
 TELEGRAM_LIMIT_PER_S = 30
 PAID_LIMIT_PER_S = 1000
 #: The bot's request timeout in the faults run, and how long a "timed out" call is held.
 CLIENT_TIMEOUT = 2.0
 HOLD = 5.0
-SEED_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -133,39 +126,9 @@ async def _seed(url: str, emulator: Emulator, scenario: Scenario) -> list[int]:
     """``count`` people who started the bot, each with a visit whose survey is due now."""
     account = next(iter(emulator.world.bots.values()))
     people = [emulator.add_user(first_name=f"Guest{n}") for n in range(scenario.count)]
-    for person in people:
-        person.started.add(account.id)
     engine = create_engine(url)
     try:
-        sessions = create_session_factory(engine)
-        clock = SystemClock()
-        now = clock.now()
-        async with sessions.begin() as session:
-            repository = CustomerRepository(session)
-            for person in people:
-                await repository.get_or_create_by_telegram(
-                    TelegramProfile(user_id=person.id, first_name=person.first_name),
-                    now=now - timedelta(days=1),
-                )
-        visits = VisitService(
-            sessions,
-            JobQueue(engine, clock=clock),
-            SurveyPolicy(quiet_hours=QuietHours.off()),
-            clock,
-        )
-        for start in range(0, len(people), SEED_CHUNK):
-            await visits.record_many(
-                [
-                    VisitIn(
-                        visit_id=f"visit-{person.id}",
-                        customer=CustomerIn(telegram_user_id=person.id),
-                        occurred_at=now - timedelta(hours=3),
-                        source=VisitSource.API,
-                        location="Downtown",
-                    )
-                    for person in people[start : start + SEED_CHUNK]
-                ]
-            )
+        await surveys_due_before_start(create_session_factory(engine), engine, account, people)
     finally:
         await engine.dispose()
     return [person.id for person in people]

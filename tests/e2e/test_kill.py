@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.clock import SystemClock
 from bot.emulator import Emulator
-from bot.policy import SurveyPolicy
-from bot.values import QuietHours
-from bot.visits import CustomerIn, VisitIn, VisitService
-from storage.jobs import JobQueue
-from storage.models import Job, Survey, SurveyState, VisitSource
-from storage.repositories import CustomerRepository, TelegramProfile
+from bot.simulation import surveys_due_before_start
+from storage.models import Job, Survey, SurveyState
 from tests.e2e.test_process import free_port, spawn, stop
 
 SURVEYS = 200
@@ -41,34 +35,7 @@ async def test_a_killed_process_loses_no_survey_and_sends_at_most_one_twice_per_
     async with Emulator() as emulator:  # Telegram's limits on
         account = emulator.add_bot(username="hearback_kill_bot", first_name="Rice Shop")
         people = [emulator.add_user(first_name=f"Guest{n}") for n in range(SURVEYS)]
-        now = datetime.now(UTC)
-        async with session_factory.begin() as session:
-            repository = CustomerRepository(session)
-            for person in people:
-                person.started.add(account.id)
-                await repository.get_or_create_by_telegram(
-                    TelegramProfile(user_id=person.id, first_name=person.first_name),
-                    now=now - timedelta(days=1),
-                )
-        clock = SystemClock()
-        visits = VisitService(
-            session_factory,
-            JobQueue(engine, clock=clock),
-            SurveyPolicy(quiet_hours=QuietHours.off()),
-            clock,
-        )
-        await visits.record_many(
-            [
-                VisitIn(
-                    visit_id=f"visit-{person.id}",
-                    customer=CustomerIn(telegram_user_id=person.id),
-                    occurred_at=now - timedelta(hours=3),
-                    source=VisitSource.API,
-                    location="Downtown",
-                )
-                for person in people
-            ]
-        )
+        await surveys_due_before_start(session_factory, engine, account, people)
         environment = {
             "BOT_TOKEN": account.token,
             "TELEGRAM_API_URL": emulator.url,
