@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from bot.learning import ReasonModel, SentimentModel, Validation
 
 __all__ = [
+    "KEEP_MODELS",
     "NIGHTLY_AT",
     "RETRAIN",
     "AdaptiveClassifier",
@@ -73,6 +74,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Runs per kind whose fitted model is kept besides the active one (to look at or switch back to);
+#: older runs keep only their record and metrics.
+KEEP_MODELS = 3
 #: The job kind of a training run (payload: {"nightly": true} for the nightly one).
 RETRAIN = "model_retrain"
 #: When the nightly training runs, in TIMEZONE: the quietest hour for most businesses.
@@ -466,6 +470,7 @@ class TrainingService:
             )
             if activate:
                 await models.activate(kind, run.id)
+            await models.drop_old_payloads(kind, keep=KEEP_MODELS)
         return run
 
     def _use_sentiment(self, model: SentimentModel, run_id: int, metrics: dict[str, Any]) -> None:

@@ -212,6 +212,30 @@ class ModelRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def drop_old_payloads(self, kind: ModelKind, *, keep: int) -> int:
+        """Empty the fitted model of every run of the kind that is neither active nor among its
+        ``keep`` newest; the run's record (version, labels, metrics) stays. A model is megabytes
+        and one is trained every night: kept whole, they would grow the database without end,
+        while only the active one is ever loaded. Returns how many were emptied."""
+        newest = (
+            select(TrainedModel.id)
+            .where(TrainedModel.kind == kind)
+            .order_by(TrainedModel.version.desc())
+            .limit(keep)
+        )
+        result = await self._session.execute(
+            update(TrainedModel)
+            .where(
+                TrainedModel.kind == kind,
+                TrainedModel.active.is_(False),
+                TrainedModel.id.not_in(newest.scalar_subquery()),
+                func.length(TrainedModel.payload) > 0,
+            )
+            .values(payload=b"")
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount or 0
+
     async def latest_run(self, kind: ModelKind) -> TrainedModel | None:
         """The kind's newest run, active or not (its payload is not loaded)."""
         return await self._session.scalar(

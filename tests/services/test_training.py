@@ -20,6 +20,7 @@ from bot.scheduler import Scheduler, SchedulerConfig
 from bot.sentiment import BaselineClassifier
 from bot.test_surveys import TEST_VISIT_PREFIX
 from bot.training import (
+    KEEP_MODELS,
     RETRAIN,
     AdaptiveClassifier,
     TrainingService,
@@ -301,6 +302,67 @@ async def test_a_run_that_does_not_beat_the_baseline_is_kept_but_not_used(
     assert run.metrics["learned_wins"] is False
     assert run.metrics["baseline"]["macro_f1"] == 1.0
     assert classifier.models.sentiment is None
+
+
+async def test_old_runs_keep_their_record_but_give_up_their_model(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory.begin() as session:
+        models = ModelRepository(session)
+        ids = []
+        for n in range(1, 7):
+            run = await models.add_run(
+                ModelKind.SENTIMENT,
+                examples=10 * n,
+                labels_until=None,
+                metrics={"learned_wins": n == 2},
+                payload=b"sentiment v%d" % n,
+                trained_at=datetime(2026, 1, n, tzinfo=UTC),
+            )
+            ids.append(run.id)
+        await models.activate(ModelKind.SENTIMENT, ids[1])
+        await models.add_run(
+            ModelKind.REASONS,
+            examples=5,
+            labels_until=None,
+            metrics={},
+            payload=b"reasons v1",
+            trained_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        emptied = await models.drop_old_payloads(ModelKind.SENTIMENT, keep=3)
+        again = await models.drop_old_payloads(ModelKind.SENTIMENT, keep=3)
+
+    # v2 is in use and v4-v6 are the newest three: only v1 and v3 give up their model.
+    assert (emptied, again) == (2, 0)
+    sentiment = await runs(session_factory, ModelKind.SENTIMENT)
+    assert {run.version: run.payload for run in sentiment} == {
+        1: b"",
+        2: b"sentiment v2",
+        3: b"",
+        4: b"sentiment v4",
+        5: b"sentiment v5",
+        6: b"sentiment v6",
+    }
+    assert [run.examples for run in sentiment] == [10, 20, 30, 40, 50, 60]  # the record stays
+    assert sentiment[0].metrics == {"learned_wins": False}
+    [reasons] = await runs(session_factory, ModelKind.REASONS)
+    assert reasons.payload == b"reasons v1"  # another kind is not touched
+
+
+async def test_training_keeps_the_models_of_its_newest_runs_only(
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    training: TrainingService,
+) -> None:
+    for text, score in ENGLISH * 3:
+        await answered(session_factory, clock, text, score)
+    for _ in range(KEEP_MODELS + 2):
+        await training.retrain(ModelKind.SENTIMENT)
+
+    stored = await runs(session_factory, ModelKind.SENTIMENT)
+    assert len(stored) == KEEP_MODELS + 2
+    kept = [run.version for run in stored if run.payload or run.active]
+    assert kept == [run.version for run in stored][-KEEP_MODELS:]
 
 
 async def test_a_run_that_wins_reads_chinese_and_is_versioned(
