@@ -50,6 +50,7 @@ from bot.policy import next_allowed
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import due_at, reminder_at
+from bot.text_editor import MESSAGE_LIMIT, telegram_length
 from bot.texts import Texts
 from bot.values import QuietHours
 from storage.answer_repository import AnswerRepository
@@ -496,7 +497,7 @@ class CaseService:
 
     async def full_text(self, file: CaseFile) -> None:
         comment = (file.answer.comment if file.answer else None) or ""
-        for piece in _pieces(comment, MAX_TEXT):
+        for piece in _pieces(comment, MESSAGE_LIMIT):
             await self._to_thread(file, piece)
 
     # -- messages between the thread and the customer ------------------------------------------
@@ -614,11 +615,11 @@ class CaseService:
         # A customer's message may fill Telegram's limit by itself; with their name in front it
         # would be refused, and the words lost to the staff. What does not fit follows.
         overflow = ""
-        if _telegram_length(caption) > MAX_CAPTION:
+        if telegram_length(caption) > MAX_CAPTION:
             caption, overflow = name, f"{name}: {message.caption}"
         if message.text:
             sent = None
-            for piece in _pieces(f"{name}: {message.text}", MAX_TEXT):
+            for piece in _pieces(f"{name}: {message.text}", MESSAGE_LIMIT):
                 posted = await self._to_thread(file, piece)
                 sent = sent or posted
         else:
@@ -630,7 +631,7 @@ class CaseService:
                 reply_parameters=self._reply_to_card(file),
                 caption=caption,
             )
-            for piece in _pieces(overflow, MAX_TEXT):
+            for piece in _pieces(overflow, MESSAGE_LIMIT):
                 await self._to_thread(file, piece)
         async with self._sessions.begin() as session:
             await CaseRepository(session).add_message(
@@ -920,13 +921,8 @@ def _media_kind(message: Message) -> str | None:
     return None
 
 
-# Telegram's limits, in UTF-16 code units as it counts them (an emoji is often two).
-MAX_TEXT = 4096
+# Telegram's caption limit, in UTF-16 code units as it counts them (an emoji is often two).
 MAX_CAPTION = 1024
-
-
-def _telegram_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _pieces(text: str, limit: int) -> list[str]:

@@ -103,15 +103,21 @@ def _without_nul(
 
 
 def _strip_nul(parameters: Any) -> Any:
+    # Every statement passes here: copy nothing unless a NUL is there, as it almost never is.
     if isinstance(parameters, dict):
-        return {k: _one_without_nul(v) for k, v in parameters.items()}
-    if isinstance(parameters, list | tuple):
+        if any(_has_nul(v) for v in parameters.values()):
+            return {k: _one_without_nul(v) for k, v in parameters.items()}
+    elif isinstance(parameters, list | tuple) and any(_has_nul(v) for v in parameters):
         return type(parameters)(_one_without_nul(v) for v in parameters)
     return parameters
 
 
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
 def _one_without_nul(value: Any) -> Any:
-    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+    return value.replace("\x00", "") if _has_nul(value) else value
 
 
 def serving_options(url: str | URL) -> dict[str, Any]:

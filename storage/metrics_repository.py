@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import Case
-from storage.stats_repository import OPEN_CASE_STATES
+from storage.stats_repository import open_and_overdue
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +18,8 @@ class OpenCases:
 
 
 async def open_cases(engine: AsyncEngine, now: datetime) -> OpenCases:
-    """Cases somebody still has to act on, and how many of them are late; one query on the
-    state index (closed cases, the bulk over time, are not read)."""
-    overdue = or_(
-        and_(Case.first_responded_at.is_(None), Case.first_response_due_at < now),
-        Case.resolution_due_at < now,
-    )
-    statement = select(func.count(), func.count().filter(overdue)).where(
-        Case.state.in_(OPEN_CASE_STATES)
-    )
+    """Cases somebody still has to act on, and how many of them are late: /stats's statement
+    without a scope, on the state index (closed cases, the bulk over time, are not read)."""
     async with engine.connect() as connection:
-        row = (await connection.execute(statement)).one()
+        row = (await connection.execute(open_and_overdue(now))).one()
     return OpenCases(open=int(row[0]), overdue=int(row[1]))

@@ -55,6 +55,7 @@ __all__ = [
     "ScopeFilter",
     "StatsRepository",
     "WeekCounts",
+    "open_and_overdue",
 ]
 
 #: Cases somebody still has to act on.
@@ -104,6 +105,18 @@ class CaseCounts:
     recovered: int
     median_first_response: timedelta | None
     median_resolution: timedelta | None
+
+
+def open_and_overdue(now: datetime, *where: ColumnElement[bool]) -> Select[tuple[int, int]]:
+    """Two counts: the cases somebody still has to act on, and those of them past their
+    first-response or resolution deadline at ``now`` (for /stats and for /metrics)."""
+    overdue = or_(
+        and_(Case.first_responded_at.is_(None), Case.first_response_due_at < now),
+        Case.resolution_due_at < now,
+    )
+    return select(func.count(), func.count().filter(overdue)).where(
+        Case.state.in_(OPEN_CASE_STATES), *where
+    )
 
 
 def _test_visits() -> Select[tuple[int]]:
@@ -367,17 +380,7 @@ class StatsRepository:
                 ).where(Case.created_at >= start, Case.created_at < end, *where)
             )
         ).one()
-        overdue = or_(
-            and_(Case.first_responded_at.is_(None), Case.first_response_due_at < now),
-            Case.resolution_due_at < now,
-        )
-        open_row = (
-            await self._session.execute(
-                select(func.count(), func.count().filter(overdue)).where(
-                    Case.state.in_(OPEN_CASE_STATES), *where
-                )
-            )
-        ).one()
+        open_row = (await self._session.execute(open_and_overdue(now, *where))).one()
         return CaseCounts(
             opened=int(row[0]),
             open_now=int(open_row[0]),
