@@ -334,15 +334,16 @@ class RedisBudget:
     until then, so the rate does not drop.
 
     Redis unreachable. Sending must neither stop nor crash, and a message must not be lost, so
-    the first failing call logs one WARNING and this worker carries on with a `MemoryBudget` of
-    its own at 1/N of every bucket (rate ÷ N, burst ÷ N but at least 1): N is the number of
-    workers that used the budget in the last ``remember`` seconds (10 minutes), as Redis last
-    said; it is 1 when Redis was never reached — each worker then as if alone, as without
-    REDIS_URL, and any 429 is waited out as always. The N shares add up to the whole, so the bot
-    stays within Telegram's limits meanwhile, at the price of slower sending. Every ``probe``
-    seconds (5) a PING in the background tries Redis again; once it answers, the shared budget
-    is used again (logged at INFO). A take Redis performed but whose answer was lost counts
-    twice — towards the safe side.
+    the first call that fails (refused at once, or timed out twice: 4 s, see `bot.redis_client`)
+    logs one WARNING and this worker carries on with a `MemoryBudget` of its own at 1/N of every
+    bucket (rate ÷ N, burst ÷ N but at least 1). N is the number of workers that used the budget
+    in the last ``remember`` seconds (10 minutes), as Redis last said; it is 1 when Redis was
+    never reached — each worker then as if alone, as without REDIS_URL, and any 429 is waited
+    out as always. The N rates add up to the whole, so the bot stays within Telegram's limits
+    meanwhile, at the price of slower sending. Every ``probe`` seconds (5) a PING in the
+    background tries Redis again; once it answers, the shared budget is used again (logged at
+    INFO). A take Redis performed but whose answer was lost counts twice — towards the safe
+    side.
     """
 
     def __init__(
