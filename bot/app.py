@@ -171,7 +171,8 @@ class Application:
             settings.database_url, **serving_options(settings.database_url)
         )
         self.session_factory: async_sessionmaker = create_session_factory(self.engine)
-        self.limiter = limiter or RateLimiter.from_settings(settings)
+        # With REDIS_URL every worker of the bot draws on one send budget (bot.ratelimit).
+        self.limiter = limiter or RateLimiter.from_settings(settings, token)
         self.bot = build_bot(
             token,
             settings.telegram_api_url if api_url is None else api_url,
@@ -402,6 +403,7 @@ class Application:
             await self.scheduler.shutdown(self.settings.shutdown_timeout)
             await http.cleanup()
             await self.once.seen.close()
+            await self.limiter.close()
             await self.bot.session.close()
             await self.engine.dispose()
             log.info("Stopped cleanly")

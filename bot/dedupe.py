@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
+from bot.redis_client import bot_id, connect
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -105,12 +107,9 @@ class RedisSeenUpdates:
 
     @classmethod
     def from_url(cls, url: str, bot_id: int | str, **kwargs: Any) -> RedisSeenUpdates:
-        from redis.asyncio import Redis
-
-        # Short timeouts: a claim sits in front of every update; a Redis that does not answer
-        # soon is treated as down (and the update handled anyway).
-        client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        return cls(client, prefix=f"hearback:update:{bot_id}:", **kwargs)
+        # Short timeouts (`bot.redis_client`): a claim sits in front of every update; a Redis
+        # that does not answer soon is treated as down (and the update handled anyway).
+        return cls(connect(url), prefix=f"hearback:update:{bot_id}:", **kwargs)
 
     async def claim(self, update_id: int) -> bool:
         return bool(await self.client.set(f"{self.prefix}{update_id}", b"1", nx=True, ex=self.ttl))
@@ -125,7 +124,7 @@ class RedisSeenUpdates:
 def seen_updates_from_settings(settings: Settings, token: str) -> SeenUpdates:
     """REDIS_URL's shared store when set, else this process's last DEDUPE_WINDOW ids."""
     if settings.redis_url:
-        return RedisSeenUpdates.from_url(settings.redis_url, token.partition(":")[0])
+        return RedisSeenUpdates.from_url(settings.redis_url, bot_id(token))
     return MemorySeenUpdates(settings.dedupe_window)
 
 

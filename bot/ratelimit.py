@@ -27,18 +27,32 @@ key — so a retry after a timeout can send a message twice; that is the price o
 Paid broadcast. Inside ``with broadcast():`` a send is a survey broadcast; when PAID_BROADCAST is
 on it goes with ``allow_paid_broadcast`` under a 1,000/s budget instead of the free 30/s.
 
-The token state lives behind the small `Budget` protocol, so several worker processes can later
-share one budget (in Redis) by swapping `MemoryBudget` for another implementation.
+Several workers. The token state lives behind the small `Budget` protocol. In one process it is
+a `MemoryBudget`; with REDIS_URL every worker of the bot, on one host or several, draws on one
+`RedisBudget`, so c and r' above are the whole bot's, however many workers send. The argument
+carries over with one clock for all: a token is taken at the Redis server's time (the hosts'
+clocks play no part), and J becomes the spread of the whole way from there to Telegram — Redis's
+answer back to the worker, the worker's event loop getting round to it, the HTTP request. The
+Redis leg adds a round trip of about 0.1–1 ms (0.6 ms measured on loopback with the machine
+busy; a few ms across a data centre), a thousandth of the 0.9 s the overall bucket tolerates,
+so the margin needs no change; a worker whose loop stalls for most of a second is the real
+threat, as it is with one process. The per-chat order and the queue for the overall budget stay
+local: `_queue` only lines up this process's sends, and between processes the budget's script
+decides — a refused worker sleeps for the wait it was given (a little more, at random, so no
+worker always wins; see `RedisBudget`) and asks again, never spinning. If Redis cannot be
+reached, each worker sends at its 1/N share of the limits in memory until it can be again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,8 +71,11 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.redis_client import bot_id, connect
+
 if TYPE_CHECKING:
     from aiogram import Bot
+    from redis.asyncio import Redis
 
     from bot.settings import Settings
 
@@ -69,9 +86,11 @@ __all__ = [
     "LimiterStats",
     "MemoryBudget",
     "RateLimiter",
+    "RedisBudget",
     "RetryPolicy",
     "SendLimits",
     "broadcast",
+    "budget_from_settings",
     "counts_as_message",
 ]
 
@@ -157,6 +176,10 @@ class Budget(Protocol):
         """Hold every send for ``seconds``; extends, never shortens, a pause in force."""
         ...
 
+    async def close(self) -> None:
+        """Let go of connections; called once, on shutdown."""
+        ...
+
 
 @dataclass
 class _Level:
@@ -215,6 +238,9 @@ class MemoryBudget:
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._now() + seconds)
 
+    async def close(self) -> None:
+        pass
+
     def _forget_full(self, now: float) -> None:
         full = [
             key
@@ -227,6 +253,245 @@ class MemoryBudget:
     def __len__(self) -> int:
         """Buckets currently remembered."""
         return len(self._levels)
+
+
+# Both scripts count in microseconds of the Redis server's clock (TIME): whole numbers, exact in
+# a double for millennia, so no rounding creeps into "now − updated". Values are written with
+# string.format because Redis would cut a Lua number to 14 digits.
+_TAKE_SCRIPT = """
+-- KEYS[1]: the pause deadline; KEYS[2]: the workers using the budget; KEYS[3..]: the buckets.
+-- ARGV[1]: 1 to take, 0 to look; ARGV[2]: this worker; ARGV[3]: microseconds a worker counts;
+-- then, for each bucket, its capacity and its refill per second.
+-- Returns {seconds to wait (a string), workers seen lately (0 when only looking)}.
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local wait = 0
+local paused = tonumber(redis.call('GET', KEYS[1]))
+if paused and paused > now then wait = paused - now end
+local levels = {}
+for i = 3, #KEYS do
+  local capacity = tonumber(ARGV[2 * i - 2])
+  local rate = tonumber(ARGV[2 * i - 1]) / 1000000
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'updated')
+  local tokens = capacity
+  if state[1] then
+    local refill = math.max(0, now - tonumber(state[2])) * rate
+    tokens = math.min(capacity, tonumber(state[1]) + refill)
+  end
+  levels[i] = tokens
+  if 1 - tokens > 1e-9 then wait = math.max(wait, (1 - tokens) / rate) end
+end
+if ARGV[1] ~= '1' then return {string.format('%.17g', wait / 1000000), 0} end
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[3]) / 1000))
+local workers = redis.call('ZCARD', KEYS[2])
+if wait > 0 then return {string.format('%.17g', wait / 1000000), workers} end
+for i = 3, #KEYS do
+  local capacity = tonumber(ARGV[2 * i - 2])
+  local rate = tonumber(ARGV[2 * i - 1]) / 1000000
+  local tokens = levels[i] - 1
+  redis.call('HSET', KEYS[i], 'tokens', string.format('%.17g', tokens),
+             'updated', string.format('%.0f', now))
+  -- Gone once full again: a full bucket and a missing one are the same, so idle customers'
+  -- buckets cost no memory.
+  redis.call('PEXPIRE', KEYS[i], math.ceil((capacity - tokens) / rate / 1000) + 1)
+end
+return {'0', workers}
+"""
+
+_PAUSE_SCRIPT = """
+-- KEYS[1]: the pause deadline; ARGV[1]: microseconds from now. Extends, never shortens.
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local deadline = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]))
+if not current or current < deadline then
+  redis.call('SET', KEYS[1], string.format('%.0f', deadline),
+             'PX', math.ceil((deadline - now) / 1000) + 1)
+end
+return 0
+"""
+
+
+class RedisBudget:
+    """A `Budget` in Redis, shared by every worker of one bot on one or several hosts.
+
+    Each call is one Lua script (EVALSHA; loaded again by redis-py if the server forgot it), so
+    it is atomic across processes, and it reads the time from the Redis server, so the hosts'
+    clocks play no part. A bucket is a hash (``tokens``, ``updated``) that expires when it would
+    be full again; the pause is a key holding its deadline. Keys begin with
+    ``hearback:budget:{<bot id>}:`` (the braces keep one bot's keys in one cluster slot, as a
+    script that takes from several needs).
+
+    Waiting. A worker whose `take` was refused sleeps for the wait returned and asks again; it
+    never spins. Several workers refused together would all come back at the moment the token
+    appears, and the one with the shortest path to Redis would win every time, so a refused
+    take's wait is stretched by a random part of itself, at most ``spread`` (20 ms, under one
+    token of the overall bucket): who comes first is then a draw. The bucket keeps the token
+    until then, so the rate does not drop.
+
+    Redis unreachable. Sending must neither stop nor crash, and a message must not be lost, so
+    the first call that fails (refused at once, or timed out twice: 4 s, see `bot.redis_client`)
+    logs one WARNING and this worker carries on with a `MemoryBudget` of its own at 1/N of every
+    bucket (rate ÷ N, burst ÷ N but at least 1). N is the number of workers that used the budget
+    in the last ``remember`` seconds (10 minutes), as Redis last said; it is 1 when Redis was
+    never reached — each worker then as if alone, as without REDIS_URL, and any 429 is waited
+    out as always. The N rates add up to the whole, so the bot stays within Telegram's limits
+    meanwhile, at the price of slower sending. Every ``probe`` seconds (5) a PING in the
+    background tries Redis again; once it answers, the shared budget is used again (logged at
+    INFO). A take Redis performed but whose answer was lost counts twice — towards the safe
+    side.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str,
+        remember: float = 600.0,
+        probe: float = 5.0,
+        spread: float = 0.02,
+        jitter: Callable[[], float] = random.random,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.remember = remember
+        self.probe = probe
+        self.spread = spread
+        self._jitter = jitter
+        self._now = now
+        self._take_script = client.register_script(_TAKE_SCRIPT)
+        self._pause_script = client.register_script(_PAUSE_SCRIPT)
+        self._pause_key = f"{prefix}pause"
+        self._workers_key = f"{prefix}workers"
+        self._worker = uuid.uuid4().hex
+        #: Workers that used the budget lately, as Redis last said: the fallback's share.
+        self.workers = 1
+        #: While Redis cannot be reached: this worker's share of the budget, in memory.
+        self.fallback: MemoryBudget | None = None
+        self._probe_at = 0.0
+        self._probing: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, bot_id: int | str, **kwargs: Any) -> RedisBudget:
+        # One retry: after a Redis restart the pooled connections are dead and the first command
+        # on each fails; the retry reconnects. More would only hold a send up longer.
+        client = connect(url, retries=1)
+        return cls(client, prefix=f"hearback:budget:{{{bot_id}}}:", **kwargs)
+
+    def key(self, bucket: Bucket) -> str:
+        """The Redis key of ``bucket``'s hash."""
+        return f"{self.prefix}bucket:{bucket.key}"
+
+    async def available_in(self, buckets: Sequence[Bucket]) -> float:
+        wait, _ = await self._ask(buckets, take=False)
+        return wait
+
+    async def take(self, buckets: Sequence[Bucket]) -> float:
+        wait, took = await self._ask(buckets, take=True)
+        if took:
+            return 0.0
+        return wait + self._jitter() * min(wait, self.spread)
+
+    async def pause(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.fallback is None:
+            try:
+                await self._pause_script(
+                    keys=[self._pause_key], args=[math.ceil(seconds * 1_000_000)]
+                )
+                return
+            except Exception as error:
+                self._fall_back(error)
+        await self._local().pause(seconds)
+
+    async def close(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._probing
+        await self.client.aclose()
+
+    async def _ask(self, buckets: Sequence[Bucket], *, take: bool) -> tuple[float, bool]:
+        """(seconds to wait, whether a token was taken from each bucket)."""
+        if self.fallback is None:
+            args: list[Any] = [
+                1 if take else 0,
+                self._worker,
+                math.ceil(self.remember * 1_000_000),
+            ]
+            for bucket in buckets:
+                args += [repr(float(bucket.capacity)), repr(float(bucket.per_second))]
+            try:
+                wait, workers = await self._take_script(
+                    keys=[self._pause_key, self._workers_key, *map(self.key, buckets)],
+                    args=args,
+                )
+            except Exception as error:
+                self._fall_back(error)
+            else:
+                if take:
+                    self.workers = max(1, int(workers))
+                seconds = float(wait)
+                return seconds, take and seconds == 0
+        local = self._local()
+        share = [self._share(bucket) for bucket in buckets]
+        if take:
+            seconds = await local.take(share)
+        else:
+            seconds = await local.available_in(share)
+        return seconds, take and seconds == 0
+
+    def _share(self, bucket: Bucket) -> Bucket:
+        n = self.workers
+        return Bucket(bucket.key, max(1.0, bucket.capacity / n), bucket.per_second / n)
+
+    def _fall_back(self, error: Exception) -> None:
+        if self.fallback is not None:  # calls that were already on their way when it went
+            return
+        log.warning(
+            "The shared send budget in Redis cannot be reached (%s: %s); sending at this "
+            "worker's share, 1/%d of the limits, until it answers again",
+            type(error).__name__,
+            error,
+            self.workers,
+        )
+        self.fallback = MemoryBudget(self._now)
+        self._probe_at = self._now() + self.probe
+
+    def _local(self) -> MemoryBudget:
+        assert self.fallback is not None
+        if self._probing is None and self._now() >= self._probe_at:
+            self._probing = asyncio.create_task(self._try_redis(), name="budget-probe")
+        return self.fallback
+
+    async def _try_redis(self) -> None:
+        try:
+            await self.client.ping()
+        except Exception as error:
+            log.debug("Redis still unreachable for the send budget (%s)", error)
+            self._probe_at = self._now() + self.probe
+        else:
+            log.info("The shared send budget in Redis answers again; using it")
+            self.fallback = None
+        finally:
+            self._probing = None
+
+
+def budget_from_settings(
+    settings: Settings, token: str, *, now: Callable[[], float] | None = None
+) -> Budget:
+    """REDIS_URL's budget shared by every worker of the bot (``token``) when set, else this
+    process's own. ``now``: the clock of the local budget (and of the fallback's)."""
+    clock = now or time.monotonic
+    if settings.redis_url:
+        return RedisBudget.from_url(settings.redis_url, bot_id(token), now=clock)
+    return MemoryBudget(clock)
 
 
 # ------------------------------------------------------------------------------------ policy
@@ -376,9 +641,19 @@ class RateLimiter(BaseRequestMiddleware):
         self._chats: dict[str, _ChatTurn] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> RateLimiter:
+    def from_settings(
+        cls, settings: Settings, token: str | None = None, **kwargs: Any
+    ) -> RateLimiter:
+        """The limiter the settings ask for. With REDIS_URL and the bot's ``token`` its budget
+        is shared in Redis (`budget_from_settings`) unless ``budget`` is given."""
         retry = RetryPolicy(attempts=settings.send_attempts)
+        if token is not None and "budget" not in kwargs:
+            kwargs["budget"] = budget_from_settings(settings, token, now=kwargs.get("now"))
         return cls(retry=retry, paid_broadcast=settings.paid_broadcast, **kwargs)
+
+    async def close(self) -> None:
+        """Let go of the budget's connections (Redis); on shutdown, after the last send."""
+        await self.budget.close()
 
     def install(self, bot: Bot) -> Bot:
         """Put the limiter in front of every request ``bot`` makes; returns the bot."""

@@ -278,8 +278,8 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         default="",
-        description="redis://host:6379/0 shared by several workers to handle each update once; "
-        "empty: each process remembers its own",
+        description="redis://host:6379/0 shared by several workers to handle each update once "
+        "and keep to one send budget; empty: each process on its own",
     )
 
     @field_validator("bot_token", mode="before")

@@ -24,15 +24,16 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def redis_server(directory: Path) -> AsyncIterator[str]:
-    """Run redis-server (no persistence) until the block ends; yields its redis:// URL."""
+async def redis_server(directory: Path, port: int | None = None) -> AsyncIterator[str]:
+    """Run redis-server (no persistence) until the block ends; yields its redis:// URL.
+    ``port``: a given one (to start a server again where clients expect it), else a free one."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
             "redis-server is not installed: `make test` installs it, "
             "or run `apt-get install redis-server`"
         )
-    port = _free_port()
+    port = port or _free_port()
     process = await asyncio.create_subprocess_exec(
         binary,
         "--port",
