@@ -324,6 +324,7 @@ class Application:
             engine=self.engine,
             clock=self.clock,
             webhook=self.webhook.stats if self.webhook is not None else None,
+            budget=self.limiter.budget,
         )
         self.stop_requested = asyncio.Event()
         self.started = asyncio.Event()

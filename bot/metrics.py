@@ -28,13 +28,14 @@ from prometheus_client.core import (
 )
 
 from bot.clock import Clock
+from bot.ratelimit import RedisBudget
 from storage.metrics_repository import OpenCases, open_cases
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.dedupe import UpdateStats
-    from bot.ratelimit import LimiterStats
+    from bot.ratelimit import Budget, LimiterStats
     from bot.scheduler import Scheduler
     from bot.webhook import WebhookStats
     from storage.jobs import JobQueue, QueueDepth
@@ -70,6 +71,7 @@ class Metrics:
         engine: AsyncEngine,
         clock: Clock,
         webhook: WebhookStats | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.updates = updates
         self.limiter = limiter
@@ -79,6 +81,7 @@ class Metrics:
         self.engine = engine
         self.clock = clock
         self.webhook = webhook
+        self.budget = budget
         # CPU, memory and open files of this process (Linux only; empty elsewhere).
         self._process = ProcessCollector(registry=None)
 
@@ -168,7 +171,7 @@ class Metrics:
             "Timed jobs running in this process right now",
             self.scheduler.in_flight,
         )
-        return [
+        families = [
             updates,
             duration,
             store_errors,
@@ -181,6 +184,16 @@ class Metrics:
             by_kind,
             running_here,
         ]
+        if isinstance(self.budget, RedisBudget):
+            # 0 means this worker lost Redis and sends at its 1/N share: slower, so alert on it.
+            shared = GaugeMetricFamily(
+                "hearback_send_budget_shared",
+                "1 while sends draw on the budget shared in Redis (REDIS_URL), 0 while this "
+                "worker cannot reach it and sends at its own share of the limits",
+                0 if self.budget.fallback is not None else 1,
+            )
+            families.append(shared)
+        return families
 
     async def _database(self) -> list[Metric]:
         now = self.clock.now()

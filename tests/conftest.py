@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -37,6 +38,7 @@ from storage.db import (
     drop_database,
 )
 from storage.models import Base
+from tests.redis_server import redis_server
 
 TEST_DATABASE_ENV = "HEARBACK_TEST_DATABASE_URL"
 
@@ -142,3 +144,10 @@ async def empty_database_url(_database_server: str) -> AsyncIterator[str]:
     url = await create_database(_database_server, _new_name())
     yield url
     await drop_database(url)
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A real redis-server of the test's own, gone when the test ends."""
+    async with redis_server(tmp_path) as url:
+        yield url

@@ -35,12 +35,6 @@ SLACK = 0.03
 
 
 @pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with redis_server(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
 async def workers(redis_url: str) -> AsyncIterator[Callable[..., RedisBudget]]:
     """Makes RedisBudgets of one bot, each with a client of its own, as workers would have."""
     made: list[RedisBudget] = []

@@ -16,12 +16,6 @@ from tests.redis_server import redis_server
 
 
 @pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with redis_server(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
 async def stores(redis_url: str) -> AsyncIterator[list[RedisSeenUpdates]]:
     """Two workers of the same bot, each with its own connection."""
     made = [RedisSeenUpdates.from_url(redis_url, 123456) for _ in range(2)]

@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.clock import FakeClock
 from bot.dedupe import UpdateStats
 from bot.metrics import Metrics
-from bot.ratelimit import LimiterStats
+from bot.ratelimit import Bucket, LimiterStats, MemoryBudget, RedisBudget
 from bot.scheduler import Scheduler
 from bot.webhook import WebhookStats
 from storage.db import create_engine
 from storage.jobs import JobQueue
 from storage.models import Case, CaseSeverity, CaseState, CaseTrigger
+from tests.redis_server import redis_server
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -148,3 +149,26 @@ async def test_without_the_database_the_counters_are_still_served(
     assert found[("hearback_database_up", ())] == 0
     assert found[("hearback_updates_total", (("result", "handled"),))] == 5
     assert not any(name == "hearback_cases_open" for name, _ in found)
+
+
+async def test_a_worker_that_lost_the_shared_send_budget_shows_it(
+    engine: AsyncEngine, clock: FakeClock, tmp_path
+) -> None:
+    overall = [Bucket("overall", 3, 29.5)]
+    alone = metrics_for(engine, clock, budget=MemoryBudget())
+    assert not any(
+        n == "hearback_send_budget_shared" for n, _ in samples((await alone.render()).decode())
+    )
+
+    async with redis_server(tmp_path) as url:
+        budget = RedisBudget.from_url(url, 123456)
+        metrics = metrics_for(engine, clock, budget=budget)
+        await budget.take(overall)
+        found = samples((await metrics.render()).decode())
+        assert found[("hearback_send_budget_shared", ())] == 1
+    try:
+        await budget.take(overall)  # Redis is gone: this worker falls back to its share
+        found = samples((await metrics.render()).decode())
+        assert found[("hearback_send_budget_shared", ())] == 0
+    finally:
+        await budget.close()
