@@ -296,23 +296,74 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def row(self, text: str) -> tuple[float, float, float, float]:
         """The four numbers of one (cleaned) text."""
+        return _polarity_numbers(_LEXICON_WORD.findall(text), self.lexicon_)
+
+
+def _polarity_numbers(
+    words: Sequence[str], lexicon: dict[str, float]
+) -> tuple[float, float, float, float]:
+    """LexiconFeatures' four numbers of a text's words under a word -> polarity lexicon."""
+    found = []
+    for i, word in enumerate(words):
+        polarity = lexicon.get(word)
+        if polarity is not None:
+            if i and words[i - 1] in _NEGATORS:
+                polarity = -0.5 * polarity
+            found.append(polarity)
+    mean = math.fsum(found) / len(found) if found else 0.0
+    norm = math.sqrt(1 + len(words))
+    return (
+        max(mean, 0.0),
+        max(-mean, 0.0),
+        sum(1 for p in found if p > 0) / norm,
+        sum(1 for p in found if p < 0) / norm,
+    )
+
+
+def _social_lexicon() -> dict[str, float]:
+    """Token -> polarity (−1..1) from VADER's lexicon (Hutto & Gilbert, 2014), read from the
+    vaderSentiment package's data file without importing its analyzer."""
+    from importlib.resources import files
+
+    lexicon = {}
+    text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        token, _, rest = line.partition("\t")
+        valence = rest.partition("\t")[0]
+        try:
+            polarity = float(valence) / 4.0  # VADER's valences run from −4 to 4
+        except ValueError:
+            continue
+        if token and polarity:
+            lexicon[token.lower()] = polarity
+    return lexicon
+
+
+# Punctuation around a token that is not in the social lexicon as it stands ("great!" is
+# "great", while ":)" and "</3" are entries of their own).
+_SOCIAL_STRIP = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+class SocialLexiconFeatures(LexiconFeatures):
+    """The same four numbers from VADER's lexicon, which was built for social media: besides
+    words it rates slang and abbreviations ("lol", "meh", "wtf"), emoticons (":)", ":-(") and
+    many words TextBlob's adjective lexicon lacks ("delay", "cancel", "thanks", "love",
+    "awesome" both have). Tokens are split on white space, so emoticons survive; a token not in
+    the lexicon is looked up again without the punctuation around it. Copied in at `fit` like
+    TextBlob's, so a stored model does not depend on the package's files."""
+
+    def fit(self, texts: Iterable[str], y: Any = None) -> SocialLexiconFeatures:
+        self.lexicon_ = _social_lexicon()
+        return self
+
+    def row(self, text: str) -> tuple[float, float, float, float]:
         lexicon = self.lexicon_
-        words = _LEXICON_WORD.findall(text)
-        found = []
-        for i, word in enumerate(words):
-            polarity = lexicon.get(word)
-            if polarity is not None:
-                if i and words[i - 1] in _NEGATORS:
-                    polarity = -0.5 * polarity
-                found.append(polarity)
-        mean = math.fsum(found) / len(found) if found else 0.0
-        norm = math.sqrt(1 + len(words))
-        return (
-            max(mean, 0.0),
-            max(-mean, 0.0),
-            sum(1 for p in found if p > 0) / norm,
-            sum(1 for p in found if p < 0) / norm,
-        )
+        words = []
+        for token in text.split():
+            word = token if token in lexicon else token.strip(_SOCIAL_STRIP)
+            if word:
+                words.append(word)
+        return _polarity_numbers(words, lexicon)
 
 
 def _ngrams() -> list[tuple[str, Any]]:
@@ -436,7 +487,9 @@ class NBLogisticBlend(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 def _sentiment_pipeline(seed: int) -> Any:
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
-    features = FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())])
+    features = FeatureUnion(
+        [*_ngrams(), ("lexicon", LexiconFeatures()), ("social", SocialLexiconFeatures())]
+    )
     return make_pipeline(features, NBLogisticBlend(random_state=seed))
 
 
@@ -499,7 +552,7 @@ class _OneText:
     Asking the pipeline about one comment costs about 3 ms, nearly all of it input checks,
     sparse-matrix assembly and FeatureUnion bookkeeping around a few hundred multiplications.
     This repeats the same steps (n-gram counts, sublinear tf × idf, l2 norm per vectorizer,
-    the lexicon's four numbers, then the logistic model and, for a blend, the NB part's sum
+    each lexicon's four numbers, then the logistic model and, for a blend, the NB part's sum
     over the present features) on the non-zero features only, in about a tenth of the time.
     `of()` returns None for a pipeline of another shape, which then answers by itself; a unit
     test holds the two to the same probabilities.
@@ -508,13 +561,13 @@ class _OneText:
     def __init__(
         self,
         vectorizers: list[tuple[Any, dict[str, int], Any, bool, int]],
-        lexicon: tuple[LexiconFeatures, int] | None,
+        lexicons: list[tuple[LexiconFeatures, int]],
         coef: Any,
         intercept: Any,
         blend: NBLogisticBlend | None = None,
     ) -> None:
         self._vectorizers = vectorizers
-        self._lexicon = lexicon
+        self._lexicons = lexicons
         self._coef = coef
         self._intercept = intercept
         self._blend = blend
@@ -540,7 +593,7 @@ class _OneText:
         ):
             return None
         vectorizers = []
-        lexicon = None
+        lexicons = []
         offset = 0
         for _, transformer in union.transformer_list:
             if isinstance(transformer, TfidfVectorizer):
@@ -557,8 +610,8 @@ class _OneText:
                     )
                 )
                 offset += len(vocabulary)
-            elif isinstance(transformer, LexiconFeatures):
-                lexicon = (transformer, offset)
+            elif isinstance(transformer, LexiconFeatures):  # SocialLexiconFeatures too
+                lexicons.append((transformer, offset))
                 offset += 4
             else:
                 return None
@@ -566,7 +619,7 @@ class _OneText:
             return None
         if blend is not None and blend.nb_coef_.shape[1] != offset:
             return None
-        return cls(vectorizers, lexicon, classifier.coef_, classifier.intercept_, blend)
+        return cls(vectorizers, lexicons, classifier.coef_, classifier.intercept_, blend)
 
     def probabilities(self, text: str) -> Any:
         columns: list[Any] = []
@@ -583,8 +636,7 @@ class _OneText:
             weights /= np.sqrt(np.dot(weights, weights))
             columns.append(found + offset)
             values.append(weights)
-        if self._lexicon is not None:
-            lexicon, offset = self._lexicon
+        for lexicon, offset in self._lexicons:
             row = np.asarray(lexicon.row(text), dtype=np.float64)
             nonzero = np.flatnonzero(row)
             columns.append(nonzero + offset)
