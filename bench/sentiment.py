@@ -19,7 +19,7 @@ time is the process's CPU time (not wall time), so other work on the machine doe
 lexicons label one text at a time, the learned model the whole test part in one batch.
 The model's settings were chosen on rows 5,000–8,000 of the same shuffle (a development part)
 and on two more development splits of the rows before the test part, never on the test part
-(see bot/learning.py).
+(bench/sentiment_dev.py prints them; bot/learning.py lists what was tried).
 
 Reasons: a check of `ReasonModel` on the airline tweets' `negativereason` (one reason per
 negative tweet; "Can't Tell" is not a reason, those tweets teach "no reason"): trained on the

@@ -18,8 +18,10 @@ Design
     jieba would be a new dependency; character bigrams get most of its benefit), so "not good"
     and "不好" are features.
   - four numbers from TextBlob's English polarity lexicon (positive and negative mean polarity,
-    how many positive and negative words), copied into the model when it is trained. With a few
-    hundred labels the n-grams have not yet seen most opinion words; the lexicon has.
+    how many positive and negative words), and the same four from VADER's social-media lexicon
+    (slang, emoticons, verbs such as "delayed" or "appreciate"), both copied into the model when
+    it is trained. With a few hundred or thousand labels the n-grams have not yet seen most
+    opinion words, or not often enough to weigh them; the lexicons have.
 * Classifier (`NBLogisticBlend`). The mean of two linear models' probabilities: logistic
   regression on these features (C=3, balanced class weights so the minority classes count for
   macro-F1, multinomial over the classes the labels contain, 2 or 3), and an NB-weighted one
@@ -56,6 +58,18 @@ Design
     separate char and word models averaged (0.715 on the first split), block weights between
     char, word and lexicon features (±0.005), class-prior offsets for macro-F1 (at most
     +0.005 even when fitted on the development part itself).
+  - VADER's lexicon as a second set of four lexicon numbers (`SocialLexiconFeatures`), on the
+    same three development splits (bench/sentiment_dev.py prints them), mean macro-F1 before
+    → after: airline 0.621 → 0.641 at 200, 0.719 → 0.728 at 1,000, 0.744 → 0.752 at 3,000
+    (better on every split: 0.722 → 0.730, 0.762 → 0.768, 0.747 → 0.759); waimai unchanged
+    (0.817 at 200, 0.864 at 1,000: no English words). VADER's lexicon instead of TextBlob's
+    0.749 at 3,000, so both stay. Its emoji lexicon (emoji read as their names) on top 0.753
+    (+0.0005, one split lower): not kept. Tried on the same splits before it, all within
+    ±0.002 of 0.744 (noise): NB share 0.4 or 0.6, LR C 1 (airline +0.002, waimai −0.001) or
+    10, NB C 0.3 (−0.003), word min_df 2, word 1–3-grams, char 1–6-grams, char min_df 3,
+    max_df 0.5, TextBlob's subjectivity as two more numbers (+0.000); unbalanced class
+    weights in the logistic part −0.007; no lexicon at all −0.006. So C chosen by
+    cross-validation inside the labels was not added: C is flat and it would triple training.
 * Cost. On one core a model classifies a few thousand texts a second in batch (`predict`) and
   one comment in about 0.2 ms (`classify`: the pipeline's arithmetic repeated for one text,
   `_OneText`, because asking sklearn about a single text costs 3–4 ms of per-call checks);
@@ -296,23 +310,75 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def row(self, text: str) -> tuple[float, float, float, float]:
         """The four numbers of one (cleaned) text."""
+        return _polarity_numbers(_LEXICON_WORD.findall(text), self.lexicon_)
+
+
+def _polarity_numbers(
+    words: Sequence[str], lexicon: dict[str, float]
+) -> tuple[float, float, float, float]:
+    """LexiconFeatures' four numbers of a text's words under a word -> polarity lexicon."""
+    found = []
+    for i, word in enumerate(words):
+        polarity = lexicon.get(word)
+        if polarity is not None:
+            if i and words[i - 1] in _NEGATORS:
+                polarity = -0.5 * polarity
+            found.append(polarity)
+    mean = math.fsum(found) / len(found) if found else 0.0
+    norm = math.sqrt(1 + len(words))
+    return (
+        max(mean, 0.0),
+        max(-mean, 0.0),
+        sum(1 for p in found if p > 0) / norm,
+        sum(1 for p in found if p < 0) / norm,
+    )
+
+
+def _social_lexicon() -> dict[str, float]:
+    """Token -> polarity (−1..1) from VADER's lexicon (Hutto & Gilbert, 2014), read from the
+    vaderSentiment package's data file without importing its analyzer."""
+    from importlib.resources import files
+
+    lexicon = {}
+    text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        token, _, rest = line.partition("\t")
+        valence = rest.partition("\t")[0]
+        try:
+            polarity = float(valence) / 4.0  # VADER's valences run from −4 to 4
+        except ValueError:
+            continue
+        if token and polarity:
+            lexicon[token.lower()] = polarity
+    return lexicon
+
+
+# Punctuation around a token that is not in the social lexicon as it stands ("great!" is
+# "great", while ":)" and "</3" are entries of their own).
+_SOCIAL_STRIP = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+class SocialLexiconFeatures(LexiconFeatures):
+    """The same four numbers from VADER's lexicon, which was built for social media: about
+    7,500 entries against TextBlob's 2,200 single words, with slang ("ugh", "meh", "wtf"),
+    emoticons (":)", ":-(") and verbs TextBlob's adjective lexicon lacks ("delayed",
+    "cancelled", "stuck", "appreciate", "thank"). Tokens are split on white space, so
+    emoticons survive; a token not in the lexicon is looked up again without the punctuation
+    around it. Copied in at `fit` like TextBlob's, so a stored model does not depend on the
+    package's files."""
+
+    def fit(self, texts: Iterable[str], y: Any = None) -> SocialLexiconFeatures:
+        self.lexicon_ = _social_lexicon()
+        return self
+
+    def row(self, text: str) -> tuple[float, float, float, float]:
         lexicon = self.lexicon_
-        words = _LEXICON_WORD.findall(text)
-        found = []
-        for i, word in enumerate(words):
-            polarity = lexicon.get(word)
-            if polarity is not None:
-                if i and words[i - 1] in _NEGATORS:
-                    polarity = -0.5 * polarity
-                found.append(polarity)
-        mean = math.fsum(found) / len(found) if found else 0.0
-        norm = math.sqrt(1 + len(words))
-        return (
-            max(mean, 0.0),
-            max(-mean, 0.0),
-            sum(1 for p in found if p > 0) / norm,
-            sum(1 for p in found if p < 0) / norm,
-        )
+        words = []
+        for token in text.split():
+            word = token if token in lexicon else token.strip(_SOCIAL_STRIP)
+            if word:
+                words.append(word)
+        return _polarity_numbers(words, lexicon)
 
 
 def _ngrams() -> list[tuple[str, Any]]:
@@ -436,7 +502,9 @@ class NBLogisticBlend(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 def _sentiment_pipeline(seed: int) -> Any:
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
-    features = FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())])
+    features = FeatureUnion(
+        [*_ngrams(), ("lexicon", LexiconFeatures()), ("social", SocialLexiconFeatures())]
+    )
     return make_pipeline(features, NBLogisticBlend(random_state=seed))
 
 
@@ -499,7 +567,7 @@ class _OneText:
     Asking the pipeline about one comment costs about 3 ms, nearly all of it input checks,
     sparse-matrix assembly and FeatureUnion bookkeeping around a few hundred multiplications.
     This repeats the same steps (n-gram counts, sublinear tf × idf, l2 norm per vectorizer,
-    the lexicon's four numbers, then the logistic model and, for a blend, the NB part's sum
+    each lexicon's four numbers, then the logistic model and, for a blend, the NB part's sum
     over the present features) on the non-zero features only, in about a tenth of the time.
     `of()` returns None for a pipeline of another shape, which then answers by itself; a unit
     test holds the two to the same probabilities.
@@ -508,13 +576,13 @@ class _OneText:
     def __init__(
         self,
         vectorizers: list[tuple[Any, dict[str, int], Any, bool, int]],
-        lexicon: tuple[LexiconFeatures, int] | None,
+        lexicons: list[tuple[LexiconFeatures, int]],
         coef: Any,
         intercept: Any,
         blend: NBLogisticBlend | None = None,
     ) -> None:
         self._vectorizers = vectorizers
-        self._lexicon = lexicon
+        self._lexicons = lexicons
         self._coef = coef
         self._intercept = intercept
         self._blend = blend
@@ -540,7 +608,7 @@ class _OneText:
         ):
             return None
         vectorizers = []
-        lexicon = None
+        lexicons = []
         offset = 0
         for _, transformer in union.transformer_list:
             if isinstance(transformer, TfidfVectorizer):
@@ -557,8 +625,8 @@ class _OneText:
                     )
                 )
                 offset += len(vocabulary)
-            elif isinstance(transformer, LexiconFeatures):
-                lexicon = (transformer, offset)
+            elif isinstance(transformer, LexiconFeatures):  # SocialLexiconFeatures too
+                lexicons.append((transformer, offset))
                 offset += 4
             else:
                 return None
@@ -566,7 +634,7 @@ class _OneText:
             return None
         if blend is not None and blend.nb_coef_.shape[1] != offset:
             return None
-        return cls(vectorizers, lexicon, classifier.coef_, classifier.intercept_, blend)
+        return cls(vectorizers, lexicons, classifier.coef_, classifier.intercept_, blend)
 
     def probabilities(self, text: str) -> Any:
         columns: list[Any] = []
@@ -583,8 +651,7 @@ class _OneText:
             weights /= np.sqrt(np.dot(weights, weights))
             columns.append(found + offset)
             values.append(weights)
-        if self._lexicon is not None:
-            lexicon, offset = self._lexicon
+        for lexicon, offset in self._lexicons:
             row = np.asarray(lexicon.row(text), dtype=np.float64)
             nonzero = np.flatnonzero(row)
             columns.append(nonzero + offset)

@@ -6,6 +6,7 @@ import csv
 import pickle
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,6 +202,16 @@ def test_an_english_model_reads_new_comments(english_model: SentimentModel) -> N
     ]
 
 
+def test_slang_and_emoticons_no_training_text_had_lean_the_right_way(
+    english_model: SentimentModel,
+) -> None:
+    # The social-media lexicon knows them before the business's customers have used them.
+    for text in ("ugh :(", "flight delayed again, stuck"):
+        assert english_model.classify(text).label is NEG, text
+    for text in ("yay :)", "thx, appreciated"):
+        assert english_model.classify(text).label is POS, text
+
+
 def test_a_chinese_model_has_two_classes_and_reads_chinese(chinese_model: SentimentModel) -> None:
     assert chinese_model.classes == (NEG, POS)
     slow = chinese_model.classify("等了一个小时，太慢了")
@@ -273,6 +284,7 @@ def test_one_comment_is_scored_exactly_as_in_a_batch(
     texts = [text for phrases in ENGLISH.values() for text in phrases]
     texts += [text for phrases in CHINESE.values() for text in phrases]
     texts += ["Rude staff and cold food!!", "great 👍 https://x.y", "wasn’t great", "zzz", "😡"]
+    texts += ["ugh :(", "not :) at all", "LOL!!!", "meh...", "<3"]
     texts += ["unseen words only", "12345", "𝐠𝐫𝐞𝐚𝐭 𝐬𝐞𝐫𝐯𝐢𝐜𝐞", "x" * 6_000]
     from bot.learning import _clean
 
@@ -298,24 +310,34 @@ def test_a_stored_model_answers_the_same(english_model: SentimentModel) -> None:
     assert restored.classify("rude staff") == english_model.classify("rude staff")
 
 
-def test_a_model_stored_before_the_nb_blend_still_loads_and_reads() -> None:
-    # Until the NB-weighted blend, the pipeline ended in a plain logistic regression; models of
-    # that shape stay in the database until the next training replaces them.
+def _old_pipeline(shape: str) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
-    from bot.learning import LexiconFeatures, _clean, _ngrams
+    from bot.learning import LexiconFeatures, NBLogisticBlend, _ngrams
+
+    union = FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())])
+    if shape == "plain logistic":
+        return make_pipeline(
+            union, LogisticRegression(C=3.0, class_weight="balanced", max_iter=3000)
+        )
+    return make_pipeline(union, NBLogisticBlend(random_state=0))
+
+
+# Until the NB-weighted blend the pipeline ended in a plain logistic regression, and until the
+# social-media lexicon it had one lexicon; models of both shapes stay in the database until the
+# next training replaces them.
+@pytest.mark.parametrize("shape", ["plain logistic", "blend with one lexicon"])
+def test_a_model_stored_in_an_earlier_shape_still_loads_and_reads(shape: str) -> None:
+    from bot.learning import _clean
 
     texts, labels = synthetic(ENGLISH, 20)
-    pipeline = make_pipeline(
-        FeatureUnion([*_ngrams(), ("lexicon", LexiconFeatures())]),
-        LogisticRegression(C=3.0, class_weight="balanced", max_iter=3000),
-    )
+    pipeline = _old_pipeline(shape)
     pipeline.fit([_clean(t) for t in texts], [SENTIMENT_CLASSES.index(label) for label in labels])
     restored = SentimentModel.from_bytes(SentimentModel(pipeline, SENTIMENT_CLASSES).to_bytes())
     assert restored._one_text is not None
     sample = ["rude staff and cold food", "great coffee, lovely staff", "came in on tuesday"]
-    every = [*sample, "太慢了", "😡", ""]
+    every = [*sample, "太慢了", "😡", "ugh :(", ""]
     batch = pipeline.predict_proba([_clean(t) for t in every])
     for text, row in zip(every, batch, strict=True):
         assert restored.probabilities(text) == pytest.approx(row, abs=1e-6), text
