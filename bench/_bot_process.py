@@ -7,7 +7,10 @@ Not run by hand: bench/conversation.py starts it as
 
 - ``hearback``: the real `Application`, built as the benchmark always built it (``settings``, the
   emulator's token and URL, a FakeClock, a RateLimiter with Telegram's pacing lifted), run by
-  `run_until_signalled` until SIGTERM or SIGINT, which stop it gracefully.
+  `run_until_signalled` until SIGTERM or SIGINT, which stop it gracefully. Options for
+  bench/scale.py: ``"paced": true`` keeps production's limiter (`RateLimiter.from_settings`:
+  Telegram's pacing), ``"webhook": true`` runs it as `hearback run --webhook` does. Either way
+  the budget lives where REDIS_URL puts it.
 - ``echo``: a bare aiogram bot with no Hearback code and no database: every message back as it
   came, every tap answered and echoed. SIGTERM or SIGINT stop its polling.
 
@@ -50,7 +53,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 import bot.app as app_module
 from bot.app import Application, InFlightUpdates, run_until_signalled
 from bot.clock import FakeClock
-from bot.ratelimit import RateLimiter, RetryPolicy, SendLimits
+from bot.ratelimit import RateLimiter, RetryPolicy, SendLimits, budget_from_settings
 from bot.settings import Settings
 
 #: Lines of stdout meant for the driver start with this.
@@ -136,7 +139,15 @@ async def serve_hearback(options: dict[str, Any], shared: mmap.mmap) -> None:
         token=options["token"],
         api_url=options["api_url"],
         clock=FakeClock(),  # Monday 2026-01-05 12:00 UTC, as in the end-to-end tests
-        limiter=RateLimiter(UNPACED, QUICK),
+        limiter=(
+            RateLimiter.from_settings(settings, options["token"])
+            if options.get("paced")
+            # Unpaced, but its tokens still taken where production takes them (REDIS_URL).
+            else RateLimiter(
+                UNPACED, QUICK, budget=budget_from_settings(settings, options["token"])
+            )
+        ),
+        webhook=bool(options.get("webhook")),
     )
     stop_when_stdin_ends(app.stop)
     running = asyncio.create_task(run_until_signalled(app))

@@ -166,9 +166,13 @@ class BotProcess:
     reaches the driver only, which then stops it in order.
     """
 
-    def __init__(self, kind: str, folder: Path, options: dict[str, Any]) -> None:
+    def __init__(
+        self, kind: str, folder: Path, options: dict[str, Any], name: str | None = None
+    ) -> None:
         self.kind = kind
-        self._counter = folder / f"{kind}.in_flight"
+        #: How messages name the bot (and its counter file): the kind, unless several run.
+        self.name = name or kind
+        self._counter = folder / f"{self.name}.in_flight"
         self._options = {"kind": kind, **options, "in_flight": str(self._counter)}
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -214,9 +218,9 @@ class BotProcess:
             if not self._ready.is_set():
                 code = self._process.returncode
                 raise BotFailed(
-                    f"the {self.kind} bot did not start within {START_LIMIT:.0f} s"
+                    f"the {self.name} bot did not start within {START_LIMIT:.0f} s"
                     if code is None
-                    else f"the {self.kind} bot {ended(code)} while starting"
+                    else f"the {self.name} bot {ended(code)} while starting"
                 )
         except BaseException:
             await self.stop()
@@ -234,20 +238,24 @@ class BotProcess:
                 else:
                     self.report = message
             elif text:
-                print(f"{self.kind} bot: {text}", file=sys.stderr)
+                print(f"{self.name} bot: {text}", file=sys.stderr)
 
     def check(self) -> None:
         """Raise if the bot process has exited."""
         if self._process is None:
-            raise BotFailed(f"the {self.kind} bot is not running")
+            raise BotFailed(f"the {self.name} bot is not running")
         if self._process.returncode is not None:
-            raise BotFailed(f"the {self.kind} bot {ended(self._process.returncode)} during the run")
+            raise BotFailed(f"the {self.name} bot {ended(self._process.returncode)} during the run")
 
     def idle(self) -> bool:
         """Whether the bot is handling no update (the echo bot reports none: always idle)."""
+        return self.in_flight() == 0
+
+    def in_flight(self) -> int:
+        """Updates the bot is handling now (the echo bot reports none)."""
         self.check()
         assert self._shared is not None
-        return struct.unpack_from("q", self._shared, 0)[0] == 0
+        return struct.unpack_from("q", self._shared, 0)[0]
 
     def cpu_seconds(self) -> float:
         """CPU time the bot process has used so far, all its threads, user and system."""
@@ -289,7 +297,7 @@ class BotProcess:
         if self._shared is not None:
             self._shared.close()
             self._shared = None
-        return f"the {self.kind} bot {failure}" if failure else None
+        return f"the {self.name} bot {failure}" if failure else None
 
 
 # ------------------------------------------------------------------------------ watching replies
@@ -616,6 +624,15 @@ async def surveyed(
 ) -> list[tuple[SimUser, StoredMessage]]:
     """``count`` customers who pressed Start, each with a survey the bot's scheduler sent them.
     The driver writes the customers and their visits; the bot, polling its job queue, sends."""
+    people = await surveys_due(settings, emulator, bot, count)
+    return await sent(settings, emulator, bot, child, people)
+
+
+async def surveys_due(
+    settings: Settings, emulator: Emulator, bot: BotAccount, count: int
+) -> list[SimUser]:
+    """``count`` customers who pressed Start, each with a visit whose survey is due now by the
+    bot's clock, written by the driver."""
     engine = create_engine(settings.database_url)
     try:
         sessions = create_session_factory(engine)
@@ -630,6 +647,23 @@ async def surveyed(
         world = cast("Application", SetUp(sessions, clock, visits))
         people = await started_customers(world, emulator, bot, count)
         await visits_due_now(world, people)
+    finally:
+        await engine.dispose()
+    return people
+
+
+async def sent(
+    settings: Settings,
+    emulator: Emulator,
+    bot: BotAccount,
+    child: BotProcess,
+    people: Sequence[SimUser],
+) -> list[tuple[SimUser, StoredMessage]]:
+    """Once each of ``people`` has the survey in their chat and it is recorded as sent: each
+    with that message."""
+    engine = create_engine(settings.database_url)
+    try:
+        sessions = create_session_factory(engine)
 
         def delivered() -> bool:
             child.check()
