@@ -1,14 +1,17 @@
 """Webhook delivery: POST each pending update to the bot's URL, as Telegram does.
 
-While a webhook is set, a task per bot posts pending updates one at a time, oldest first, as
-JSON with the ``X-Telegram-Bot-Api-Secret-Token`` header when a secret was given. A 2xx answer
-confirms the update; anything else (an error status, a refused connection, no answer within
-``timeout`` seconds) keeps it pending, is reported by getWebhookInfo's ``last_error_*`` and is
-retried after a pause that doubles from ``retry_delay`` up to ``max_delay`` (Telegram's pauses
-are longer; tests want them short). Updates chosen by ``faults.duplicate_updates`` are posted
-twice. Telegram lets the bot answer a webhook with a method call in the response body
-(``{"method": "sendMessage", …}``); that call is performed and recorded with
-``via="webhook-reply"``.
+While a webhook is set, a task per bot posts pending updates, oldest first, as JSON with the
+``X-Telegram-Bot-Api-Secret-Token`` header when a secret was given. Like Telegram it keeps up to
+the webhook's ``max_connections`` (setWebhook, default 40) posts in flight at once, so several
+workers behind one URL are all fed; one chat's updates still go one at a time and in order (an
+update waits while an earlier one of its chat is pending), which is what a bot relies on. A 2xx
+answer confirms the update; anything else (an error status, a refused connection, no answer
+within ``timeout`` seconds) keeps it pending, is reported by getWebhookInfo's ``last_error_*``
+and holds new posts for a pause that doubles from ``retry_delay`` up to ``max_delay``
+(Telegram's pauses are longer; tests want them short). Updates chosen by
+``faults.duplicate_updates`` are posted twice. Telegram lets the bot answer a webhook with a
+method call in the response body (``{"method": "sendMessage", …}``); that call is performed and
+recorded with ``via="webhook-reply"``.
 
 Delivery goes to loopback addresses only (setWebhook refuses others): the emulator is a test
 tool and must never send traffic off the machine.
@@ -80,25 +83,60 @@ class WebhookDelivery:
 
     async def _run(self, bot: BotAccount) -> None:
         delay = self.retry_delay
-        while bot.webhook is not None and not self._stopping:
-            if not bot.updates:
-                await bot.signal.wait(1.0)
-                continue
-            update = bot.updates[0]
-            error = await self._post(bot, update)
-            if error is None:
-                delay = self.retry_delay
-                update_id = update["update_id"]
-                if update_id in bot.duplicates:
-                    bot.duplicates.discard(update_id)
-                else:
-                    bot.updates = [u for u in bot.updates if u["update_id"] != update_id]
-                continue
-            bot.webhook_error = (self._emu.world.date(), error)
-            self._emu.stats.webhook_failures += 1
-            await bot.signal.wait(delay)
-            delay = min(delay * 2, self.max_delay)
-        self._tasks.pop(bot.id, None)
+        held_until = 0.0  # after a failed post, no new post starts before this (loop time)
+        loop = asyncio.get_running_loop()
+        posting: dict[asyncio.Task[str | None], dict[str, Any]] = {}
+        try:
+            while bot.webhook is not None and not self._stopping:
+                if loop.time() >= held_until:
+                    self._start_posts(bot, posting)
+                woken = asyncio.ensure_future(bot.signal.wait(1.0))
+                try:
+                    await asyncio.wait(
+                        [*posting, woken],
+                        timeout=max(0.0, held_until - loop.time()) or None,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    woken.cancel()
+                for task in [t for t in posting if t.done()]:
+                    update = posting.pop(task)
+                    error = task.result()
+                    if error is None:
+                        delay = self.retry_delay
+                        update_id = update["update_id"]
+                        if update_id in bot.duplicates:
+                            bot.duplicates.discard(update_id)
+                        else:
+                            bot.updates = [u for u in bot.updates if u["update_id"] != update_id]
+                        continue
+                    bot.webhook_error = (self._emu.world.date(), error)
+                    self._emu.stats.webhook_failures += 1
+                    held_until = loop.time() + delay
+                    delay = min(delay * 2, self.max_delay)
+        finally:
+            for task in posting:
+                task.cancel()
+            self._tasks.pop(bot.id, None)
+
+    def _start_posts(
+        self, bot: BotAccount, posting: dict[asyncio.Task[str | None], dict[str, Any]]
+    ) -> None:
+        """Start posting the oldest pending updates, up to ``max_connections`` in flight, none
+        of a chat that has an earlier update still pending."""
+        assert bot.webhook is not None
+        limit = max(1, int(bot.webhook.get("max_connections") or 40))
+        in_flight = {id(update) for update in posting.values()}
+        waiting: set[object] = set()  # chats with an earlier update pending or in flight
+        for update in bot.updates:
+            if len(posting) >= limit:
+                return
+            chat = _chat_of(update)
+            if id(update) not in in_flight and (chat is None or chat not in waiting):
+                task = asyncio.ensure_future(self._post(bot, update))
+                posting[task] = update
+            if chat is not None:
+                waiting.add(chat)
 
     async def _post(self, bot: BotAccount, update: dict[str, Any]) -> str | None:
         """Post one update; None on success, else Telegram-style error text."""
@@ -133,3 +171,18 @@ class WebhookDelivery:
         if isinstance(payload, dict) and isinstance(payload.get("method"), str):
             params = {k: v for k, v in payload.items() if k != "method"}
             await self._emu.handle(bot.token, payload["method"], params, via="webhook-reply")
+
+
+def _chat_of(update: dict[str, Any]) -> object:
+    """The chat (or, failing one, the person) an update is about: its updates keep their order.
+    None for the rare kinds about neither, which need no order."""
+    for key, value in update.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        for holder in (value, value.get("message")):
+            if isinstance(holder, dict) and isinstance(holder.get("chat"), dict):
+                return ("chat", holder["chat"].get("id"))
+        for field in ("from", "user"):
+            if isinstance(value.get(field), dict):
+                return ("user", value[field].get("id"))
+    return None

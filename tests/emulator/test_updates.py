@@ -109,10 +109,21 @@ class Receiver:
         self.statuses: list[int] = []  # answers to give, in order; then 200
         self.reply: dict[str, Any] | None = None
         self.url = ""
+        # While set, each post is held open until `release` is set: how many arrive at once.
+        self.release: asyncio.Event | None = None
+        self.open_now = 0
+        self.most_open = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.posts.append((body, request.headers.get("X-Telegram-Bot-Api-Secret-Token")))
+        if self.release is not None:
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
+            try:
+                await self.release.wait()
+            finally:
+                self.open_now -= 1
         status = self.statuses.pop(0) if self.statuses else 200
         reply, self.reply = self.reply, None
         return web.json_response(reply or {}, status=status)
@@ -221,3 +232,43 @@ async def test_a_webhook_gets_duplicates_when_asked(
     assert receiver.posts[0] == receiver.posts[1]
     await emu.wait_for(lambda: not bot_account.updates)
     assert json.dumps(receiver.posts[0][0])
+
+
+async def test_posts_to_different_chats_overlap_up_to_max_connections(
+    emu: Emulator, api: Raw, bot_account: BotAccount, receiver: Receiver
+) -> None:
+    people = [emu.add_user(first_name=f"Guest{n}") for n in range(6)]
+    receiver.release = asyncio.Event()
+    expect(await api("setWebhook", url=receiver.url, max_connections=4), 200)
+    for person in people:
+        await person.send(bot_account, "hello")
+    await emu.wait_for(lambda: receiver.open_now == 4)
+    await asyncio.sleep(0.1)
+    assert receiver.most_open == 4, "no more than max_connections posts at once"
+    receiver.release.set()
+    await emu.wait_for(lambda: not bot_account.updates)
+    assert sorted(p[0]["message"]["from"]["id"] for p in receiver.posts) == sorted(
+        p.id for p in people
+    )
+
+
+async def test_one_chats_updates_are_posted_one_at_a_time_in_order(
+    emu: Emulator, api: Raw, anna: SimUser, bot_account: BotAccount, receiver: Receiver
+) -> None:
+    ben = emu.add_user(first_name="Ben")
+    receiver.release = asyncio.Event()
+    expect(await api("setWebhook", url=receiver.url), 200)
+    for n in range(3):
+        await anna.send(bot_account, f"anna {n}")
+    await ben.send(bot_account, "ben 0")
+    # Anna's first and Ben's only update are out together; Anna's next ones wait their turn.
+    await emu.wait_for(lambda: receiver.open_now == 2)
+    await asyncio.sleep(0.1)
+    assert [p[0]["message"]["text"] for p in receiver.posts] == ["anna 0", "ben 0"]
+    receiver.release.set()
+    await emu.wait_for(lambda: not bot_account.updates)
+    annas = [
+        p[0]["message"]["text"] for p in receiver.posts if p[0]["message"]["from"]["id"] == anna.id
+    ]
+    assert annas == ["anna 0", "anna 1", "anna 2"]
+    assert receiver.most_open == 2
