@@ -252,6 +252,11 @@ class Settings(BaseSettings):
         default=None,
         description="When each staff chat gets last week's figures, e.g. mon 09:00; off for none",
     )
+    stats_rollup_every: timedelta = Field(
+        default=Duration(minutes=10),
+        description="How often /stats's daily roll-up recounts the days that changed; 0: never "
+        "(/stats then counts every row itself: exact, slower)",
+    )
     link_secret: SecretStr = Field(
         default=SecretStr(""),
         description="Key signing deep links and QR codes; empty: one made and kept in the database",
@@ -497,6 +502,11 @@ class Settings(BaseSettings):
     @field_validator("job_lease", "job_retry_delay", mode="before")
     @classmethod
     def _job_duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("stats_rollup_every", mode="before")
+    @classmethod
+    def _rollup_every(cls, value: object) -> object:
         return parse_duration(value)
 
     @field_validator("job_lease")
