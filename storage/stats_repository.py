@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -203,7 +204,10 @@ class StatsRepository:
         then used as a list, so that each is one lookup by key (given as a subquery, the
         planner guessed thousands of test visits and read every survey of the range)."""
         if self._tested_survey_ids is None:
-            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
+            # The visits first, then their surveys: as one statement, PostgreSQL expected
+            # thousands of test visits and read every survey.
+            visits = list(await self._session.scalars(_test_visits()))
+            tested = select(Survey.id).where(Survey.visit_id.in_(visits))
             self._tested_survey_ids = list(await self._session.scalars(tested))
         return self._tested_survey_ids
 
@@ -543,35 +547,64 @@ class StatsRepository:
                 totals[i] += sign * int(value)
         where = await self._case_scope(scope)
         open_row = (await self._session.execute(open_and_overdue(now, *where))).one()
-        start, end = plan.start, plan.end
+        first_response, resolution = await self._medians(plan.start, plan.end, where)
         return CaseCounts(
             opened=totals[0],
             open_now=int(open_row[0]),
             overdue_now=int(open_row[1]),
             followups_answered=totals[1],
             recovered=totals[2],
-            median_first_response=await self._median(Case.first_responded_at, start, end, where),
-            median_resolution=await self._median(Case.resolved_at, start, end, where),
+            median_first_response=first_response,
+            median_resolution=resolution,
         )
 
-    async def _median(
-        self, until: object, start: datetime, end: datetime, where: list[ColumnElement[bool]]
-    ) -> timedelta | None:
-        """The median of (until − created_at) over the period's cases that have ``until``."""
-        column = until  # a Case column
-        base = [Case.created_at >= start, Case.created_at < end, column.is_not(None), *where]  # type: ignore[attr-defined]
+    async def _medians(
+        self, start: datetime, end: datetime, where: list[ColumnElement[bool]]
+    ) -> tuple[timedelta | None, timedelta | None]:
+        """The medians of (first response − opening) and (resolution − opening) over the
+        period's cases that have them: one pass over the cases for both."""
+        responded, resolved = Case.first_responded_at, Case.resolved_at
+        base = [
+            Case.created_at >= start,
+            Case.created_at < end,
+            or_(responded.is_not(None), resolved.is_not(None)),
+            *where,
+        ]
         if self._postgres:
-            seconds = func.extract("epoch", column - Case.created_at)  # type: ignore[operator]
-            median = func.percentile_cont(0.5).within_group(seconds)
-            value = (await self._session.execute(select(median).where(*base))).scalar()
-            return None if value is None else timedelta(seconds=float(value))
-        # SQLite: the (at most ~100,000) spans fetched as raw numbers and the middle taken here;
-        # a sort on the julianday expression in SQL costs more than the fetch.
-        seconds = (func.julianday(column) - func.julianday(Case.created_at)) * 86_400.0
-        values = sorted(await self._session.scalars(select(seconds).where(*base)))
-        if not values:
-            return None
-        # The middle one (odd count) or the two middle ones averaged, as percentile_cont.
-        middle = len(values) // 2
-        value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-        return timedelta(seconds=value)
+
+            def median(column: Any) -> Any:
+                seconds = func.extract("epoch", column - Case.created_at)
+                return func.percentile_cont(0.5).within_group(seconds).filter(column.is_not(None))
+
+            row = (
+                await self._session.execute(
+                    select(median(responded), median(resolved)).where(*base)
+                )
+            ).one()
+            return (
+                None if row[0] is None else timedelta(seconds=float(row[0])),
+                None if row[1] is None else timedelta(seconds=float(row[1])),
+            )
+        # SQLite: the (at most ~100,000) times fetched as Julian days and the middles taken
+        # here; a sort on the expression in SQL costs more than the fetch.
+        statement = select(
+            func.julianday(Case.created_at), func.julianday(responded), func.julianday(resolved)
+        ).where(*base)
+        firsts: list[float] = []
+        resolutions: list[float] = []
+        for opened, first, last in await self._session.execute(statement):
+            if first is not None:
+                firsts.append((first - opened) * 86_400.0)
+            if last is not None:
+                resolutions.append((last - opened) * 86_400.0)
+        return _middle(firsts), _middle(resolutions)
+
+
+def _middle(values: list[float]) -> timedelta | None:
+    """The middle value (odd count) or the two middle ones averaged, as percentile_cont."""
+    if not values:
+        return None
+    values.sort()
+    middle = len(values) // 2
+    value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return timedelta(seconds=value)
