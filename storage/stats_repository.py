@@ -1,5 +1,11 @@
 """The statistics' queries: a few aggregate passes over surveys, answers, reasons and cases.
 
+Each count is taken from three parts that add up to the period exactly (a `Plan`, see
+storage.stats_rollup): the fresh whole days of the daily roll-up, the raw rows of the rest of
+the period (its cut-off first and last days, today, stale days), and — for a staff chat — the
+raw rows routed to it from elsewhere; then the test visits' rows of the whole period are taken
+away. With no roll-up (not built yet, another time zone) the plan is the raw period alone.
+
 Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 
 - **Counts by raw columns, arithmetic in Python.** Answers are counted grouped by (scale, score,
@@ -13,8 +19,9 @@ Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 - **Reasons** are counted by reason id first and named afterwards: with the (few) reasons joined
   before the count, SQLite chose to walk the period's answers once per reason.
 - **Weekly trend** is one small range query per week on `ix_answers_trend` / `ix_surveys_stats`.
-- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the period's spans are fetched as
-  plain numbers (at most ~100,000) and the middle taken in Python.
+- **Medians** are exact, from the raw cases, both in one pass: on PostgreSQL
+  `percentile_cont` with a FILTER each; on SQLite the period's times are fetched as Julian days
+  (at most ~100,000 rows) and the middles taken in Python.
 
 A `ScopeFilter` narrows everything to some locations and/or to the cases routed to one staff
 chat; None everywhere means the whole business. A location is read from the survey's, the
