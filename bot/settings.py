@@ -254,8 +254,8 @@ class Settings(BaseSettings):
     )
     stats_rollup_every: timedelta = Field(
         default=Duration(minutes=10),
-        description="How often /stats's daily roll-up recounts the days that changed; 0: never "
-        "(/stats then counts every row itself: exact, slower)",
+        description="How often /stats's daily roll-up recounts the days that changed (at least "
+        "1m); /stats is exact either way, this only decides how much it can take from it",
     )
     link_secret: SecretStr = Field(
         default=SecretStr(""),
@@ -507,7 +507,12 @@ class Settings(BaseSettings):
     @field_validator("stats_rollup_every", mode="before")
     @classmethod
     def _rollup_every(cls, value: object) -> object:
-        return parse_duration(value)
+        every = parse_duration(value)
+        # Every counted write logs its hour until a refresh takes it: never refreshing would
+        # let that log grow without end.
+        if every < timedelta(minutes=1):
+            raise ValueError("must be at least 1m, e.g. 10m")
+        return every
 
     @field_validator("job_lease")
     @classmethod

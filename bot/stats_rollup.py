@@ -72,7 +72,7 @@ class StatsRollup:
         self._zone = zone
         self._jobs = jobs
         self._days_per_step = days_per_step
-        #: STATS_ROLLUP_EVERY; zero: no job (/stats counts raw rows).
+        #: STATS_ROLLUP_EVERY.
         self.every = every
         self._zone_seen = zone_name(zone())
         self._pending: set[asyncio.Task[int]] = set()
