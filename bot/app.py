@@ -51,6 +51,7 @@ from bot.sentiment import warm_up
 from bot.settings import Settings
 from bot.staffchats import Routing, StaffAccess, StaffChatService
 from bot.stats import StatsService
+from bot.stats_rollup import StatsRollup
 from bot.surveys import SurveyService
 from bot.test_surveys import TestSurveyService
 from bot.text_editor import load_overrides
@@ -254,6 +255,15 @@ class Application:
             zone=lambda: self.policy.time_zone,
         )
         self.digest.register(self.scheduler)
+        # /stats's daily roll-up, recounted every STATS_ROLLUP_EVERY (bot.stats_rollup).
+        self.rollup = StatsRollup(
+            self.session_factory,
+            self.clock,
+            zone=lambda: self.policy.time_zone,
+            every=settings.stats_rollup_every,
+            jobs=self.jobs,
+        )
+        self.rollup.register(self.scheduler)
         self.cases.learning = self.training
         self.menus = CommandMenus(
             self.bot, self.roles, self.staff_chats, reachable=self.customers.started_among
@@ -373,6 +383,7 @@ class Application:
             # each time — and the steady 30/s of survey sends with it.
             gc.freeze()
             await self.training.schedule_nightly()
+            await self.rollup.start()
             self.scheduler.start()
             refresh = asyncio.create_task(self._refresh_settings(), name="refresh-settings")
             self.started.set()
@@ -469,6 +480,7 @@ class Application:
         self.conversation.policy = ConversationPolicy.from_settings(settings)
         self.cases.policy = CasePolicy.from_settings(settings)
         self.stats.zone = self.policy.time_zone
+        self.rollup.apply(settings.stats_rollup_every)
         self.digest.apply(settings.weekly_digest)
         self.training.zone = settings.zone
         self.words.business = settings.business_name

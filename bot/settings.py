@@ -252,6 +252,11 @@ class Settings(BaseSettings):
         default=None,
         description="When each staff chat gets last week's figures, e.g. mon 09:00; off for none",
     )
+    stats_rollup_every: timedelta = Field(
+        default=Duration(minutes=10),
+        description="How often /stats's daily roll-up recounts the days that changed (at least "
+        "1m); /stats is exact either way, this only decides how much it can take from it",
+    )
     link_secret: SecretStr = Field(
         default=SecretStr(""),
         description="Key signing deep links and QR codes; empty: one made and kept in the database",
@@ -498,6 +503,16 @@ class Settings(BaseSettings):
     @classmethod
     def _job_duration(cls, value: object) -> object:
         return parse_duration(value)
+
+    @field_validator("stats_rollup_every", mode="before")
+    @classmethod
+    def _rollup_every(cls, value: object) -> object:
+        every = parse_duration(value)
+        # Every counted write logs its hour until a refresh takes it: never refreshing would
+        # let that log grow without end.
+        if every < timedelta(minutes=1):
+            raise ValueError("must be at least 1m, e.g. 10m")
+        return every
 
     @field_validator("job_lease")
     @classmethod

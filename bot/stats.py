@@ -37,6 +37,7 @@ from bot.periods import Period
 from storage.models import SentimentLabel, StaffChat, SurveyScale
 from storage.staff_repository import StaffRepository
 from storage.stats_repository import AnswerGroup, CaseCounts, ScopeFilter, StatsRepository
+from storage.stats_rollup import coverage, snapshot
 
 __all__ = [
     "TOP_REASONS",
@@ -218,14 +219,19 @@ class StatsService:
     async def figures(self, period: Period, scope: Scope, *, label: str | None = None) -> Figures:
         now = self._clock.now()
         async with self._sessions() as session:
+            # One snapshot: the roll-up, its log of stale days and the raw rows agree.
+            await snapshot(session)
             stats = StatsRepository(session)
             where = await self._filter(stats, scope)
             label = label or _named(scope, where)
-            sent, answered = await stats.surveys(period.start, period.end, where)
-            groups = await stats.answer_groups(period.start, period.end, where)
-            reasons = await stats.reasons(period.start, period.end, where, TOP_REASONS)
-            cases = await stats.cases(period.start, period.end, now, where)
-            weeks = await stats.weeks(week_edges(period, self.zone), where)
+            # Whole local days from the daily roll-up where it is fresh, the rest raw.
+            cover = await coverage(session, self.zone)
+            plan = cover.plan(period.start, period.end)
+            sent, answered = await stats.surveys(plan, where)
+            groups = await stats.answer_groups(plan, where)
+            reasons = await stats.reasons(plan, where, TOP_REASONS)
+            cases = await stats.cases(plan, now, where)
+            weeks = await stats.weeks(week_edges(period, self.zone), where, cover)
         values = _from_groups(groups)
         return Figures(
             period=period,

@@ -19,7 +19,7 @@ Conventions that hold for every model here:
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -27,6 +27,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
+    Date,
     DateTime,
     Dialect,
     Enum,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -719,3 +722,75 @@ class Job(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------------------- /stats roll-up
+
+
+class StatsRollupState(Base):
+    """The one row (id 1) saying what the daily roll-up holds: the local days [first_day,
+    end_day) of the time zone ``zone`` (storage.stats_rollup). Its refresh locks this row."""
+
+    __tablename__ = "stats_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone: Mapped[str | None] = mapped_column(String(64))
+    first_day: Mapped[date | None] = mapped_column(Date)
+    end_day: Mapped[date | None] = mapped_column(Date)
+    refreshed_at: Mapped[datetime | None]
+
+
+class StatsStale(Base):
+    """Append-only: each write that changes a rolled-up count adds the UTC hour of the row's
+    day-deciding time (a trigger of migration 0007); that hour's local days are stale until
+    the next refresh, which removes exactly the rows it has read."""
+
+    __tablename__ = "stats_stale"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    at: Mapped[datetime]
+
+
+def _day_table(name: str, *columns: Column[Any]) -> Table:
+    """A roll-up table: counts per local day and location (no key: a day is replaced whole)."""
+    return Table(
+        name,
+        Base.metadata,
+        Column("day", Date, nullable=False),
+        Column("location", String(128)),
+        *columns,
+        Index(None, "day"),
+    )
+
+
+#: Surveys sent per day (by `sent_at`), and how many of them are answered.
+stats_daily_surveys = _day_table(
+    "stats_daily_surveys",
+    Column("sent", Integer, nullable=False),
+    Column("answered", Integer, nullable=False),
+)
+#: Answers given per day (by `created_at`) by what they said; label: the effective one.
+stats_daily_answers = _day_table(
+    "stats_daily_answers",
+    Column("scale", String(32)),
+    Column("score", SmallInteger),
+    Column("unsolicited", Boolean, nullable=False),
+    Column("label", String(32)),
+    Column("answers", Integer, nullable=False),
+)
+#: Chips per day of their answer and reason.
+stats_daily_reasons = _day_table(
+    "stats_daily_reasons",
+    Column("reason_id", Integer, nullable=False),
+    Column("chips", Integer, nullable=False),
+)
+#: Cases opened per day (by `created_at`), follow-ups answered and recovered among them.
+stats_daily_cases = _day_table(
+    "stats_daily_cases",
+    Column("opened", Integer, nullable=False),
+    Column("followups", Integer, nullable=False),
+    Column("recovered", Integer, nullable=False),
+)

@@ -1,5 +1,11 @@
 """The statistics' queries: a few aggregate passes over surveys, answers, reasons and cases.
 
+Each count is taken from three parts that add up to the period exactly (a `Plan`, see
+storage.stats_rollup): the fresh whole days of the daily roll-up, the raw rows of the rest of
+the period (its cut-off first and last days, today, stale days), and — for a staff chat — the
+raw rows routed to it from elsewhere; then the test visits' rows of the whole period are taken
+away. With no roll-up (not built yet, another time zone) the plan is the raw period alone.
+
 Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 
 - **Counts by raw columns, arithmetic in Python.** Answers are counted grouped by (scale, score,
@@ -13,8 +19,9 @@ Measured over a million answers by bench/stats.py (SQLite and PostgreSQL):
 - **Reasons** are counted by reason id first and named afterwards: with the (few) reasons joined
   before the count, SQLite chose to walk the period's answers once per reason.
 - **Weekly trend** is one small range query per week on `ix_answers_trend` / `ix_surveys_stats`.
-- **Medians** on PostgreSQL are `percentile_cont`; on SQLite the period's spans are fetched as
-  plain numbers (at most ~100,000) and the middle taken in Python.
+- **Medians** are exact, from the raw cases, both in one pass: on PostgreSQL
+  `percentile_cont` with a FILTER each; on SQLite the period's times are fetched as Julian days
+  (at most ~100,000 rows) and the middles taken in Python.
 
 A `ScopeFilter` narrows everything to some locations and/or to the cases routed to one staff
 chat; None everywhere means the whole business. A location is read from the survey's, the
@@ -29,8 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -44,7 +52,12 @@ from storage.models import (
     Survey,
     SurveyScale,
     Visit,
+    stats_daily_answers,
+    stats_daily_cases,
+    stats_daily_reasons,
+    stats_daily_surveys,
 )
+from storage.stats_rollup import Coverage, Plan, days_condition
 from storage.test_visits import TEST_VISITS_WHERE
 
 __all__ = [
@@ -123,6 +136,17 @@ def _test_visits() -> Select[tuple[int]]:
     return select(Visit.id).where(literal_column(TEST_VISITS_WHERE))
 
 
+def _count_score(row: list[int], scale: SurveyScale | None, score: int, n: int) -> None:
+    """Add ``n`` answers of ``score`` on ``scale`` to a week's row (see `WeekCounts`)."""
+    if scale is SurveyScale.CSAT:
+        row[2] += n
+        row[3] += n * (score >= 4)
+    elif scale is SurveyScale.NPS:
+        row[4] += n
+        row[5] += n * (score >= 9)
+        row[6] += n * (score <= 6)
+
+
 class StatsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -166,13 +190,14 @@ class StatsRepository:
         return where
 
     def _answer_scope(
-        self, scope: ScopeFilter, tests: list[int] | None
+        self, scope: ScopeFilter, tests: list[int] | None, *, routed: bool = True
     ) -> list[ColumnElement[bool]]:
-        """Answers in scope; with ``tests`` (the test surveys' ids), only theirs."""
+        """Answers in scope; with ``tests`` (the test surveys' ids), only theirs. Without
+        ``routed``, only those at the scope's locations (not those routed to its chat)."""
         where: list[ColumnElement[bool]] = []
         if scope.locations is not None:
             at_locations = Answer.location.in_(scope.locations)
-            if scope.staff_chat_id is not None:
+            if scope.staff_chat_id is not None and routed:
                 routed = select(Case.answer_id).where(Case.staff_chat_id == scope.staff_chat_id)
                 where.append(or_(at_locations, Answer.id.in_(routed)))
             else:
@@ -186,7 +211,10 @@ class StatsRepository:
         then used as a list, so that each is one lookup by key (given as a subquery, the
         planner guessed thousands of test visits and read every survey of the range)."""
         if self._tested_survey_ids is None:
-            tested = select(Survey.id).where(Survey.visit_id.in_(_test_visits()))
+            # The visits first, then their surveys: as one statement, PostgreSQL expected
+            # thousands of test visits and read every survey.
+            visits = list(await self._session.scalars(_test_visits()))
+            tested = select(Survey.id).where(Survey.visit_id.in_(visits))
             self._tested_survey_ids = list(await self._session.scalars(tested))
         return self._tested_survey_ids
 
@@ -202,24 +230,69 @@ class StatsRepository:
         """Cases in scope, test visits' cases left out (cases are few: filtered, not
         subtracted)."""
         tested = await self._tested_answers()
-        where: list[ColumnElement[bool]] = [
-            or_(Case.answer_id.is_(None), Case.answer_id.not_in(tested))
+        return [
+            or_(Case.answer_id.is_(None), Case.answer_id.not_in(tested)),
+            *self._case_locations(scope),
         ]
+
+    @staticmethod
+    def _case_locations(scope: ScopeFilter) -> list[ColumnElement[bool]]:
+        """Cases at the scope's locations or routed to its chat, test visits' included."""
+        if scope.locations is None:
+            return []
+        at_locations = Case.location.in_(scope.locations)
+        if scope.staff_chat_id is not None:
+            return [or_(at_locations, Case.staff_chat_id == scope.staff_chat_id)]
+        return [at_locations]
+
+    def _routed_elsewhere(self, scope: ScopeFilter) -> list[ColumnElement[bool]] | None:
+        """Answers routed to the scope's staff chat that are not at its locations (what the
+        chat sees beyond its locations); None when the scope has no such part."""
+        if scope.locations is None or scope.staff_chat_id is None:
+            return None
+        routed = select(Case.answer_id).where(Case.staff_chat_id == scope.staff_chat_id)
+        return [
+            Answer.id.in_(routed),
+            or_(Answer.location.not_in(scope.locations), Answer.location.is_(None)),
+        ]
+
+    def _cases_routed_elsewhere(self, scope: ScopeFilter) -> list[ColumnElement[bool]] | None:
+        if scope.locations is None or scope.staff_chat_id is None:
+            return None
+        return [
+            Case.staff_chat_id == scope.staff_chat_id,
+            or_(Case.location.not_in(scope.locations), Case.location.is_(None)),
+        ]
+
+    @staticmethod
+    def _rolled(table: Table, plan: Plan, scope: ScopeFilter) -> list[ColumnElement[bool]]:
+        """The roll-up rows of the plan's days at the scope's locations."""
+        where = [days_condition(table, plan.runs)]
         if scope.locations is not None:
-            at_locations = Case.location.in_(scope.locations)
-            if scope.staff_chat_id is not None:
-                where.append(or_(at_locations, Case.staff_chat_id == scope.staff_chat_id))
-            else:
-                where.append(at_locations)
+            where.append(table.c.location.in_(scope.locations))
         return where
 
     # -- surveys and answers ---------------------------------------------------------------------
 
-    async def surveys(self, start: datetime, end: datetime, scope: ScopeFilter) -> tuple[int, int]:
-        """(sent, answered since) of the surveys sent in [start, end), test visits left out."""
+    async def surveys(self, plan: Plan, scope: ScopeFilter) -> tuple[int, int]:
+        """(sent, answered since) of the surveys sent in the period, test visits left out: the
+        rolled-up days, the raw rows of the rest, less the test visits' surveys."""
         totals = [0, 0]
-        tested = await self._tested_surveys()
-        for tests, sign in ((None, 1), (tested, -1)):
+        if plan.runs:
+            t = stats_daily_surveys
+            row = (
+                await self._session.execute(
+                    select(func.sum(t.c.sent), func.sum(t.c.answered)).where(
+                        *self._rolled(t, plan, scope)
+                    )
+                )
+            ).one()
+            totals = [int(row[0] or 0), int(row[1] or 0)]
+        parts: list[tuple[datetime, datetime, list[int] | None, int]] = [
+            (start, end, None, 1) for start, end in plan.raw
+        ]
+        parts.append((plan.start, plan.end, await self._tested_surveys(), -1))
+        for start, end, tests, sign in parts:
             row = (
                 await self._session.execute(
                     select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
@@ -233,66 +306,110 @@ class StatsRepository:
             totals[1] += sign * int(row[1])
         return totals[0], totals[1]
 
-    async def answer_groups(
-        self, start: datetime, end: datetime, scope: ScopeFilter
-    ) -> list[AnswerGroup]:
-        """Answers given in [start, end) counted by what they said; test visits left out."""
-        keys = (
+    async def answer_groups(self, plan: Plan, scope: ScopeFilter) -> list[AnswerGroup]:
+        """Answers given in the period counted by what they said; test visits left out."""
+        counts: dict[tuple[object, ...], int] = {}
+
+        def add(key: tuple[object, ...], n: int) -> None:
+            counts[key] = counts.get(key, 0) + n
+
+        if plan.runs:
+            t = stats_daily_answers
+            keys = (t.c.scale, t.c.score, t.c.unsolicited, t.c.label)
+            rolled = (
+                select(*keys, func.sum(t.c.answers))
+                .where(*self._rolled(t, plan, scope))
+                .group_by(*keys)
+            )
+            for scale, score, unsolicited, label, count in await self._session.execute(rolled):
+                key = (
+                    SurveyScale(scale) if scale is not None else None,
+                    score,
+                    bool(unsolicited),
+                    SentimentLabel(label) if label is not None else None,
+                )
+                add(key, int(count))
+        raw_keys = (
             Answer.scale,
             Answer.score,
             Answer.unsolicited,
             Answer.sentiment_label,
             Answer.sentiment_corrected,
         )
-        counts: dict[tuple[object, ...], int] = {}
         tested = await self._tested_surveys()
-        for tests, sign in ((None, 1), (tested, -1)):
+        parts = [
+            (start, end, self._answer_scope(scope, None, routed=False), 1)
+            for start, end in plan.raw
+        ]
+        if (elsewhere := self._routed_elsewhere(scope)) is not None:
+            parts.append((plan.start, plan.end, elsewhere, 1))
+        parts.append((plan.start, plan.end, self._answer_scope(scope, tested), -1))
+        for start, end, where, sign in parts:
             statement = (
-                select(*keys, func.count())
-                .where(
-                    Answer.created_at >= start,
-                    Answer.created_at < end,
-                    *self._answer_scope(scope, tests),
-                )
-                .group_by(*keys)
+                select(*raw_keys, func.count())
+                .where(Answer.created_at >= start, Answer.created_at < end, *where)
+                .group_by(*raw_keys)
             )
             for scale, score, unsolicited, label, corrected, count in await self._session.execute(
                 statement
             ):
-                key = (scale, score, bool(unsolicited), corrected or label)
-                counts[key] = counts.get(key, 0) + sign * int(count)
+                add((scale, score, bool(unsolicited), corrected or label), sign * int(count))
         return [
-            AnswerGroup(scale, score, unsolicited, label, count)
+            AnswerGroup(scale, score, unsolicited, label, count)  # type: ignore[arg-type]
             for (scale, score, unsolicited, label), count in counts.items()
             if count
         ]
 
-    async def reasons(
-        self, start: datetime, end: datetime, scope: ScopeFilter, limit: int
-    ) -> list[tuple[str, int]]:
-        """The most tapped reasons of answers given in [start, end): (label, count), most first.
+    async def reasons(self, plan: Plan, scope: ScopeFilter, limit: int) -> list[tuple[str, int]]:
+        """The most tapped reasons of answers given in the period: (label, count), most
+        first (ties by label).
 
         The chips are counted by reason first and named after: joined to the (few) reasons
         before counting, a planner may walk the answers once per reason."""
-        chips = select(AnswerReason.reason_id, func.count().label("n")).where(
-            AnswerReason.answer_id.not_in(await self._tested_answers())
-        )
-        if not scope.everything or not await self._covers_every_answer(start, end):
-            # Each answer of the period is looked up; a period holding every answer (`all`)
-            # counts the chips alone, with no date to check.
-            chips = chips.join(Answer, Answer.id == AnswerReason.answer_id).where(
-                Answer.created_at >= start,
-                Answer.created_at < end,
-                *self._answer_scope(scope, None),
+        counts: dict[int, int] = {}
+        if plan.runs:
+            t = stats_daily_reasons
+            rolled = (
+                select(t.c.reason_id, func.sum(t.c.chips))
+                .where(*self._rolled(t, plan, scope))
+                .group_by(t.c.reason_id)
             )
-        counted = chips.group_by(AnswerReason.reason_id).subquery("chips")
-        statement = (
-            select(Reason.label, counted.c.n)
-            .join(counted, counted.c.reason_id == Reason.id)
-            .order_by(counted.c.n.desc(), Reason.label)
-            .limit(limit)
+            for reason_id, n in await self._session.execute(rolled):
+                counts[reason_id] = counts.get(reason_id, 0) + int(n)
+        tested = await self._tested_surveys()
+        parts: list[tuple[datetime, datetime, list[ColumnElement[bool]] | None, int]] = []
+        for start, end in plan.raw:
+            if scope.everything and await self._covers_every_answer(start, end):
+                # A period holding every answer (`all` with no roll-up) counts the chips
+                # alone, with no date to check.
+                parts.append((start, end, None, 1))
+            else:
+                parts.append((start, end, self._answer_scope(scope, None, routed=False), 1))
+        if (elsewhere := self._routed_elsewhere(scope)) is not None:
+            parts.append((plan.start, plan.end, elsewhere, 1))
+        parts.append((plan.start, plan.end, self._answer_scope(scope, tested), -1))
+        for start, end, where, sign in parts:
+            chips = select(AnswerReason.reason_id, func.count())
+            if where is not None:
+                chips = chips.join(Answer, Answer.id == AnswerReason.answer_id).where(
+                    Answer.created_at >= start, Answer.created_at < end, *where
+                )
+            for reason_id, n in await self._session.execute(chips.group_by(AnswerReason.reason_id)):
+                counts[reason_id] = counts.get(reason_id, 0) + sign * int(n)
+        if not any(counts.values()):
+            return []
+        wanted = [reason_id for reason_id, n in counts.items() if n]
+        named = select(Reason.id, Reason.label).where(Reason.id.in_(wanted))
+        labels = {reason_id: label for reason_id, label in await self._session.execute(named)}
+        ranked = sorted(
+            (
+                (labels[reason_id], n)
+                for reason_id, n in counts.items()
+                if n and reason_id in labels
+            ),
+            key=lambda item: (-item[1], item[0]),
         )
-        return [(label, int(n)) for label, n in await self._session.execute(statement)]
+        return ranked[:limit]
 
     async def _covers_every_answer(self, start: datetime, end: datetime) -> bool:
         """Whether [start, end) holds every answer there is: two index lookups (min and max
@@ -301,9 +418,51 @@ class StatsRepository:
         last = await self._session.scalar(select(func.max(Answer.created_at)))
         return first is None or last is None or (start <= first and last < end)
 
-    async def weeks(self, edges: Sequence[datetime], scope: ScopeFilter) -> list[WeekCounts]:
-        """Counts for each week [edges[i], edges[i + 1]): one range query per table and week,
-        then the (few) test visits' rows of the whole window taken away."""
+    async def weeks(
+        self, edges: Sequence[datetime], scope: ScopeFilter, cover: Coverage | None = None
+    ) -> list[WeekCounts]:
+        """Counts for each week [edges[i], edges[i + 1]): its rolled-up days (one query per
+        table for the whole window), a range query per table for each raw part, then the
+        (few) test visits' rows of the whole window taken away."""
+        plans = [
+            cover.plan(start, end) if cover is not None else Plan.unrolled(start, end)
+            for start, end in pairwise(edges)
+        ]
+        rows: list[list[int]] = [[0] * 7 for _ in plans]
+
+        def week_of(moment: datetime) -> int:
+            return next(i for i in range(len(edges) - 1) if moment < edges[i + 1])
+
+        runs = [run for plan in plans for run in plan.runs]
+        if runs and cover is not None:
+            window = Plan(edges[0], edges[-1], tuple(runs))
+            t = stats_daily_surveys
+            surveys = (
+                select(t.c.day, func.sum(t.c.sent), func.sum(t.c.answered))
+                .where(*self._rolled(t, window, scope))
+                .group_by(t.c.day)
+            )
+            for day, sent, answered in await self._session.execute(surveys):
+                row = rows[week_of(cover.calendar.midnight(day))]
+                row[0] += int(sent)
+                row[1] += int(answered)
+            t = stats_daily_answers
+            answers = (
+                select(t.c.day, t.c.scale, t.c.score, func.sum(t.c.answers))
+                .where(
+                    *self._rolled(t, window, scope),
+                    t.c.scale.in_((SurveyScale.CSAT.value, SurveyScale.NPS.value)),
+                    t.c.score.is_not(None),
+                )
+                .group_by(t.c.day, t.c.scale, t.c.score)
+            )
+            for day, scale, score, n in await self._session.execute(answers):
+                _count_score(
+                    rows[week_of(cover.calendar.midnight(day))],
+                    SurveyScale(scale),
+                    score,
+                    int(n),
+                )
         csat, nps = Answer.scale == SurveyScale.CSAT, Answer.scale == SurveyScale.NPS
         answer_counts = (
             func.count().filter(csat),
@@ -312,35 +471,32 @@ class StatsRepository:
             func.count().filter(nps, Answer.score >= 9),
             func.count().filter(nps, Answer.score <= 6),
         )
-        tested = await self._tested_surveys()
-        rows: list[list[int]] = []
-        for start, end in pairwise(edges):
-            survey_row = (
-                await self._session.execute(
-                    select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
-                        Survey.sent_at >= start,
-                        Survey.sent_at < end,
-                        *self._survey_scope(scope, None),
+        for row, plan in zip(rows, plans, strict=True):
+            for start, end in plan.raw:
+                survey_row = (
+                    await self._session.execute(
+                        select(func.count(Survey.sent_at), func.count(Survey.answered_at)).where(
+                            Survey.sent_at >= start,
+                            Survey.sent_at < end,
+                            *self._survey_scope(scope, None),
+                        )
                     )
-                )
-            ).one()
-            answer_row = (
-                await self._session.execute(
-                    select(*answer_counts).where(
-                        Answer.scale.in_((SurveyScale.CSAT, SurveyScale.NPS)),
-                        Answer.created_at >= start,
-                        Answer.created_at < end,
-                        Answer.score.is_not(None),
-                        *self._answer_scope(scope, None),
+                ).one()
+                answer_row = (
+                    await self._session.execute(
+                        select(*answer_counts).where(
+                            Answer.scale.in_((SurveyScale.CSAT, SurveyScale.NPS)),
+                            Answer.created_at >= start,
+                            Answer.created_at < end,
+                            Answer.score.is_not(None),
+                            *self._answer_scope(scope, None, routed=False),
+                        )
                     )
-                )
-            ).one()
-            rows.append([int(value) for value in (*survey_row, *answer_row)])
+                ).one()
+                for i, value in enumerate((*survey_row, *answer_row)):
+                    row[i] += int(value)
         first, last = edges[0], edges[-1]
-
-        def week_of(moment: datetime) -> int:
-            return next(i for i in range(len(edges) - 1) if moment < edges[i + 1])
-
+        tested = await self._tested_surveys()
         tested_surveys = select(Survey.sent_at, Survey.answered_at).where(
             Survey.sent_at >= first, Survey.sent_at < last, *self._survey_scope(scope, tested)
         )
@@ -348,67 +504,114 @@ class StatsRepository:
             row = rows[week_of(sent_at)]
             row[0] -= 1
             row[1] -= answered_at is not None
-        tested_answers = select(Answer.created_at, Answer.scale, Answer.score).where(
-            Answer.created_at >= first,
-            Answer.created_at < last,
-            Answer.score.is_not(None),
-            *self._answer_scope(scope, tested),
-        )
-        for created_at, scale, score in await self._session.execute(tested_answers):
-            row = rows[week_of(created_at)]
-            if scale is SurveyScale.CSAT:
-                row[2] -= 1
-                row[3] -= score >= 4
-            elif scale is SurveyScale.NPS:
-                row[4] -= 1
-                row[5] -= score >= 9
-                row[6] -= score <= 6
+        scores = [(self._answer_scope(scope, tested), -1)]
+        if (elsewhere := self._routed_elsewhere(scope)) is not None:
+            scores.append((elsewhere, 1))
+        for where, sign in scores:
+            statement = select(Answer.created_at, Answer.scale, Answer.score).where(
+                Answer.created_at >= first,
+                Answer.created_at < last,
+                Answer.score.is_not(None),
+                *where,
+            )
+            for created_at, scale, score in await self._session.execute(statement):
+                _count_score(rows[week_of(created_at)], scale, score, sign)
         return [WeekCounts(start, *row) for start, row in zip(edges, rows, strict=False)]
 
     # -- cases -----------------------------------------------------------------------------------
 
-    async def cases(
-        self, start: datetime, end: datetime, now: datetime, scope: ScopeFilter
-    ) -> CaseCounts:
+    async def cases(self, plan: Plan, now: datetime, scope: ScopeFilter) -> CaseCounts:
+        """Cases opened in the period, their follow-ups and medians, and those open now."""
+        totals = [0, 0, 0]
+        if plan.runs:
+            t = stats_daily_cases
+            row = (
+                await self._session.execute(
+                    select(
+                        func.sum(t.c.opened), func.sum(t.c.followups), func.sum(t.c.recovered)
+                    ).where(*self._rolled(t, plan, scope))
+                )
+            ).one()
+            totals = [int(value or 0) for value in row]
+        at_locations = [Case.location.in_(scope.locations)] if scope.locations is not None else []
+        parts = [(start, end, at_locations, 1) for start, end in plan.raw]
+        if (elsewhere := self._cases_routed_elsewhere(scope)) is not None:
+            parts.append((plan.start, plan.end, elsewhere, 1))
+        # Test visits' cases in scope, taken away.
+        tested = Case.answer_id.in_(await self._tested_answers())
+        parts.append((plan.start, plan.end, [tested, *self._case_locations(scope)], -1))
+        for start, end, where, sign in parts:
+            row = (
+                await self._session.execute(
+                    select(
+                        func.count(),
+                        func.count(Case.recovered),
+                        func.count().filter(Case.recovered.is_(True)),
+                    ).where(Case.created_at >= start, Case.created_at < end, *where)
+                )
+            ).one()
+            for i, value in enumerate(row):
+                totals[i] += sign * int(value)
         where = await self._case_scope(scope)
-        row = (
-            await self._session.execute(
-                select(
-                    func.count(),
-                    func.count(Case.recovered),
-                    func.count().filter(Case.recovered.is_(True)),
-                ).where(Case.created_at >= start, Case.created_at < end, *where)
-            )
-        ).one()
         open_row = (await self._session.execute(open_and_overdue(now, *where))).one()
+        first_response, resolution = await self._medians(plan.start, plan.end, where)
         return CaseCounts(
-            opened=int(row[0]),
+            opened=totals[0],
             open_now=int(open_row[0]),
             overdue_now=int(open_row[1]),
-            followups_answered=int(row[1]),
-            recovered=int(row[2]),
-            median_first_response=await self._median(Case.first_responded_at, start, end, where),
-            median_resolution=await self._median(Case.resolved_at, start, end, where),
+            followups_answered=totals[1],
+            recovered=totals[2],
+            median_first_response=first_response,
+            median_resolution=resolution,
         )
 
-    async def _median(
-        self, until: object, start: datetime, end: datetime, where: list[ColumnElement[bool]]
-    ) -> timedelta | None:
-        """The median of (until − created_at) over the period's cases that have ``until``."""
-        column = until  # a Case column
-        base = [Case.created_at >= start, Case.created_at < end, column.is_not(None), *where]  # type: ignore[attr-defined]
+    async def _medians(
+        self, start: datetime, end: datetime, where: list[ColumnElement[bool]]
+    ) -> tuple[timedelta | None, timedelta | None]:
+        """The medians of (first response − opening) and (resolution − opening) over the
+        period's cases that have them: one pass over the cases for both."""
+        responded, resolved = Case.first_responded_at, Case.resolved_at
+        base = [
+            Case.created_at >= start,
+            Case.created_at < end,
+            or_(responded.is_not(None), resolved.is_not(None)),
+            *where,
+        ]
         if self._postgres:
-            seconds = func.extract("epoch", column - Case.created_at)  # type: ignore[operator]
-            median = func.percentile_cont(0.5).within_group(seconds)
-            value = (await self._session.execute(select(median).where(*base))).scalar()
-            return None if value is None else timedelta(seconds=float(value))
-        # SQLite: the (at most ~100,000) spans fetched as raw numbers and the middle taken here;
-        # a sort on the julianday expression in SQL costs more than the fetch.
-        seconds = (func.julianday(column) - func.julianday(Case.created_at)) * 86_400.0
-        values = sorted(await self._session.scalars(select(seconds).where(*base)))
-        if not values:
-            return None
-        # The middle one (odd count) or the two middle ones averaged, as percentile_cont.
-        middle = len(values) // 2
-        value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-        return timedelta(seconds=value)
+
+            def median(column: Any) -> Any:
+                seconds = func.extract("epoch", column - Case.created_at)
+                return func.percentile_cont(0.5).within_group(seconds).filter(column.is_not(None))
+
+            row = (
+                await self._session.execute(
+                    select(median(responded), median(resolved)).where(*base)
+                )
+            ).one()
+            return (
+                None if row[0] is None else timedelta(seconds=float(row[0])),
+                None if row[1] is None else timedelta(seconds=float(row[1])),
+            )
+        # SQLite: the (at most ~100,000) times fetched as Julian days and the middles taken
+        # here; a sort on the expression in SQL costs more than the fetch.
+        statement = select(
+            func.julianday(Case.created_at), func.julianday(responded), func.julianday(resolved)
+        ).where(*base)
+        firsts: list[float] = []
+        resolutions: list[float] = []
+        for opened, first, last in await self._session.execute(statement):
+            if first is not None:
+                firsts.append((first - opened) * 86_400.0)
+            if last is not None:
+                resolutions.append((last - opened) * 86_400.0)
+        return _middle(firsts), _middle(resolutions)
+
+
+def _middle(values: list[float]) -> timedelta | None:
+    """The middle value (odd count) or the two middle ones averaged, as percentile_cont."""
+    if not values:
+        return None
+    values.sort()
+    middle = len(values) // 2
+    value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return timedelta(seconds=value)

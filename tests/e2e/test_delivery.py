@@ -21,6 +21,7 @@ from bot.clock import FakeClock
 from bot.digest import WEEKLY_DIGEST_JOB
 from bot.emulator import BotAccount, Emulator, Limits
 from bot.ratelimit import RateLimiter
+from bot.stats_rollup import STATS_ROLLUP_JOB
 from bot.training import RETRAIN
 from bot.visits import CustomerIn, VisitIn
 from storage.models import Customer, Job, JobState, Survey, SurveyState, VisitSource
@@ -165,7 +166,7 @@ async def test_a_survey_for_someone_who_never_started_the_bot_waits_then_expires
 
 
 # Jobs the bot keeps in the queue for itself, whatever the customers do.
-STANDING_JOBS = (RETRAIN, WEEKLY_DIGEST_JOB)
+STANDING_JOBS = (RETRAIN, WEEKLY_DIGEST_JOB, STATS_ROLLUP_JOB)
 
 
 async def job_states(app: Application) -> list[JobState]:

@@ -67,6 +67,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("HTTP_PORT", "70000", "less than or equal to 65535"),
         ("HTTP_PORT", "eighty", "valid integer"),
         ("BOT_TOKEN", "not-a-token", "must look like 123456789:AA"),
+        ("STATS_ROLLUP_EVERY", "0", "must be at least 1m"),
     ],
 )
 def test_a_wrong_value_names_the_variable_and_what_is_allowed(
