@@ -85,7 +85,8 @@ from storage.migrate import upgrade_async
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' redis-server and round-robin proxy, used as they are (tests/ is not installed).
 sys.path.insert(0, str(ROOT))
-from tests.e2e.test_webhook_workers import free_port, round_robin  # noqa: E402
+from tests.e2e.test_webhook_workers import round_robin  # noqa: E402
+from tests.net import free_port  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 
 TELEGRAM_LIMIT_PER_S = 30

@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Row,
     Table,
     delete,
     func,
@@ -205,15 +206,20 @@ async def snapshot(session: AsyncSession) -> None:
         await session.execute(text("BEGIN"))
 
 
-async def coverage(session: AsyncSession, zone: tzinfo) -> Coverage:
-    """What the roll-up offers a reader in ``zone`` now."""
-    state = (
+async def _state(session: AsyncSession) -> Row[tuple[str | None, date | None, date | None]] | None:
+    """The roll-up's one state row: (zone, first_day, end_day), or None if it is gone."""
+    return (
         await session.execute(
             select(
                 StatsRollupState.zone, StatsRollupState.first_day, StatsRollupState.end_day
             ).where(StatsRollupState.id == _STATE_ID)
         )
     ).one_or_none()
+
+
+async def coverage(session: AsyncSession, zone: tzinfo) -> Coverage:
+    """What the roll-up offers a reader in ``zone`` now."""
+    state = await _state(session)
     if state is None or state.zone != zone_name(zone) or state.first_day is None:
         return Coverage(zone)
     if state.first_day >= state.end_day:
@@ -253,13 +259,8 @@ async def refresh_step(
         # concurrent refresh doing the same fails on the key and runs again later.
         session.add(StatsRollupState(id=_STATE_ID, refreshed_at=now))
         await session.flush()
-    state = (
-        await session.execute(
-            select(
-                StatsRollupState.zone, StatsRollupState.first_day, StatsRollupState.end_day
-            ).where(StatsRollupState.id == _STATE_ID)
-        )
-    ).one()
+    state = await _state(session)
+    assert state is not None  # locked or made just above
     calendar = Calendar(zone)
     today = calendar.day_of(now)
     hours = await _take_log(session)

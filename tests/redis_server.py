@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,11 +15,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.net import free_port
 
 
 @asynccontextmanager
@@ -33,7 +28,7 @@ async def redis_server(directory: Path, port: int | None = None) -> AsyncIterato
             "redis-server is not installed: `make test` installs it, "
             "or run `apt-get install redis-server`"
         )
-    port = port or _free_port()
+    port = port or free_port()
     process = await asyncio.create_subprocess_exec(
         binary,
         "--port",

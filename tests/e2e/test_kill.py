@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from bot.emulator import Emulator
 from bot.simulation import surveys_due_before_start
 from storage.models import Job, Survey, SurveyState
-from tests.e2e.test_process import free_port, spawn, stop
+from tests.e2e.test_process import spawn, stop
+from tests.net import free_port
 
 SURVEYS = 200
 KILL_AFTER = 60  # surveys delivered before the kill

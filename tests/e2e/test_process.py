@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,15 +13,10 @@ import aiohttp
 import pytest
 
 from bot.emulator import Emulator
+from tests.net import free_port
 
 HEARBACK = [sys.executable, "-m", "bot.cli"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def environment(tmp_path: Path, **variables: str) -> dict[str, str]:

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from bot.emulator import Emulator
-from tests.e2e.test_process import HEARBACK, environment, free_port, stop
+from tests.e2e.test_process import HEARBACK, environment, stop
+from tests.net import free_port
 
 # Recognisable, and in nothing the bot says by itself: any hit in the logs is a leak.
 NAME = "Zebediah"

@@ -10,11 +10,8 @@ Each on its own budget, the same three would send three times that, and Telegram
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -23,22 +20,10 @@ from bot.app import Application
 from bot.emulator import BotAccount, Emulator, SimUser
 from bot.ratelimit import MemoryBudget, RedisBudget, SendLimits
 from tests.e2e.conftest import e2e_settings, running
-from tests.redis_server import redis_server
+from tests.net import free_port
 
 WORKERS = 3
 MESSAGES = 240
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with redis_server(tmp_path) as url:
-        yield url
 
 
 async def other_clients(url: str) -> int:

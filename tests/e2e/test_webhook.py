@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -28,15 +27,10 @@ from bot.settings import Settings
 from bot.webhook import SECRET_HEADER
 from storage.models import Answer, Customer
 from tests.e2e.conftest import QUICK, UNPACED, customers, e2e_settings, running, visits_due_now
+from tests.net import free_port
 
 SECRET = "s3cret_Webhook-token"
 PATH = "/telegram/hook"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

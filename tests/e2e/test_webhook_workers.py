@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -23,15 +20,9 @@ from bot.dedupe import MemorySeenUpdates
 from bot.emulator import BotAccount, Emulator, Limits
 from bot.ratelimit import RateLimiter
 from tests.e2e.conftest import QUICK, UNPACED, e2e_settings, running
-from tests.redis_server import redis_server
+from tests.net import free_port
 
 PATH = "/telegram"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def round_robin(ports: list[int]) -> tuple[web.AppRunner, str]:
@@ -59,12 +50,6 @@ async def round_robin(ports: list[int]) -> tuple[web.AppRunner, str]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}{PATH}"
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with redis_server(tmp_path) as url:
-        yield url
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["redis", "each-its-own"])

@@ -37,8 +37,9 @@ from sqlalchemy import func, select
 from bot.emulator import Emulator
 from bot.simulation import surveys_due_before_start
 from storage.models import Job, Survey, SurveyState
-from tests.e2e.test_process import HEARBACK, environment, free_port
+from tests.e2e.test_process import HEARBACK, environment
 from tests.e2e.test_webhook_workers import round_robin
+from tests.net import free_port
 from tests.redis_server import redis_server
 
 WORKERS = 3
