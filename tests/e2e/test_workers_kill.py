@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -37,6 +36,7 @@ from sqlalchemy import func, select
 from bot.emulator import Emulator
 from bot.simulation import surveys_due_before_start
 from storage.models import Job, Survey, SurveyState
+from tests.e2e.test_kill import deliveries
 from tests.e2e.test_process import HEARBACK, environment
 from tests.e2e.test_webhook_workers import round_robin
 from tests.net import free_port
@@ -135,10 +135,6 @@ class KillOnAccept:
             await self._runner.cleanup()
         if self._client is not None:
             await self._client.close()
-
-
-def deliveries(emulator: Emulator) -> Counter[int]:
-    return Counter(c.params["chat_id"] for c in emulator.calls_to("sendMessage", ok=True))
 
 
 async def test_three_workers_one_killed_mid_send_lose_no_survey_and_stay_within_the_limits(
